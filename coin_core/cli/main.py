@@ -1,0 +1,67 @@
+"""Entry point of the ``coin`` command.
+
+Every sub-command module in this package exposes ``register(subparsers)``, which adds its parser
+and sets ``func`` (a callable taking the parsed ``argparse.Namespace`` and returning an exit code).
+Heavy imports (torch, SimpleITK) happen inside those functions so ``coin --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from coin_core import __version__
+from coin_core.errors import CoinCancelled, CoinError
+
+# sub-command modules, in the order `coin --help` lists them
+COMMAND_MODULES = [
+    "data_cmd",
+    "train_cmd",
+    "segment_cmd",
+    "evaluate_cmd",
+    "benchmark_cmd",
+    "demo_cmd",
+    "web_cmd",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="coin",
+        description="COIN: counterfactual inpainting for weakly supervised lesion segmentation.",
+    )
+    parser.add_argument("--version", action="version", version=f"coin {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"coin_core.cli.{name}")
+        except ModuleNotFoundError as err:
+            if err.name == f"coin_core.cli.{name}":
+                continue  # sub-command not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except CoinCancelled as err:
+        print(f"coin: {err}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("coin: interrupted; no partial outputs were kept.", file=sys.stderr)
+        return 130
+    except CoinError as err:
+        print(f"coin: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

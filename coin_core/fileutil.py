@@ -1,0 +1,82 @@
+"""Atomic file writing: outputs appear whole or not at all.
+
+``atomic_path(target)`` yields a temporary path in the same folder; the caller writes there and
+the file is renamed over ``target`` only when the block ends without an exception.
+``OutputSet`` does the same for a group of files (``coin segment`` writes five at once): nothing is
+renamed until every file of the group is written, and existing files are refused unless
+``overwrite`` is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from coin_core.errors import CoinError
+
+
+def _tmp_name(target: Path) -> Path:
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    os.close(fd)
+    # keep the real suffixes at the end so writers that pick a format by extension still work
+    suffix = "".join(target.suffixes)
+    tmp = Path(name[: -len(".part")] + ".part" + suffix)
+    os.replace(name, tmp)
+    return tmp
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; rename it to ``target`` on success."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(target)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+class OutputSet:
+    """Write several files as one unit: all of them appear, or none do.
+
+    Example::
+
+        with OutputSet([a, b], overwrite=False) as out:
+            write_a(out.tmp(a)); write_b(out.tmp(b))
+    """
+
+    def __init__(self, targets: list[Path], overwrite: bool = False) -> None:
+        self.targets = [Path(t) for t in targets]
+        existing = [str(t) for t in self.targets if t.exists()]
+        if existing and not overwrite:
+            raise CoinError(
+                "These output files already exist: " + ", ".join(existing),
+                "choose another output folder, delete them, or pass --overwrite.",
+            )
+        self._tmp: dict[Path, Path] = {}
+
+    def tmp(self, target: Path) -> Path:
+        target = Path(target)
+        if target not in self._tmp:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._tmp[target] = _tmp_name(target)
+        return self._tmp[target]
+
+    def __enter__(self) -> OutputSet:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
+        try:
+            if exc_type is None:
+                for target, tmp in self._tmp.items():
+                    os.replace(tmp, target)
+        finally:
+            for tmp in self._tmp.values():
+                if tmp.exists():
+                    tmp.unlink()
