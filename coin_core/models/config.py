@@ -1,0 +1,286 @@
+"""Architecture configuration of the four networks (f, E, G, D) and the factory that builds them.
+
+The dataclasses are frozen and hold plain Python values only, so that they round-trip through the
+model card (``to_dict`` / ``from_dict``) and a YAML training config. This module does not import
+torch at import time; :func:`build_networks` does.
+
+Two presets:
+
+* ``paper``: the reference implementation's TSM layout (METHOD.md §5): 256² input, encoder widths
+  [64, 128, 256, 512, 1024], skips [1, 2, 3, 4], nearest up-sampling, SN on the E/G 1x1 shortcuts,
+  a 6-block SN projection D, ResNet-18 f with base width 64. E+G ≈ 53.1 M parameters, D ≈ 38.4 M,
+  f ≈ 11.17 M.
+* ``small``: the same design, narrower and at 128², sized for CPU training (see
+  ``benchmarks/models_step_time.py`` for the measured step times).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from coin_core.errors import CoinError
+
+FUSIONS = ("clamp_add", "tanh_add", "add_tanh", "tanh")
+"""Perturbation fusions x_cf = fuse(x, r):
+
+* ``clamp_add``: clamp(x + r, -1, 1). Default; r = 0 gives the identity.
+* ``tanh_add``:  tanh(x + r). The paper's ``ptb_based`` fusion; cannot express the identity.
+* ``add_tanh``:  clamp(x + tanh(r), -1, 1). Bounded perturbation; r = 0 gives the identity.
+* ``tanh``:      tanh(r). Original Singla et al. generator (x is ignored).
+"""
+
+UPSAMPLING = ("nearest", "bilinear")
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """ResNet-18 classifier f: ``NetworkConfig.in_channels`` inputs, one logit.
+
+    Attributes:
+        base_width: channels of the stem and layer1 (64 = torchvision ResNet-18); layers use
+            [1, 2, 4, 8] times this.
+    """
+
+    base_width: int = 64
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Encoder E: stem conv3x3 -> ReLU -> BN, then one pre-activation down block per width.
+
+    Attributes:
+        widths: output channels of the down blocks (each halves the resolution); the stem has
+            ``widths[0]`` channels.
+        sn_shortcut: spectral normalisation on the 1x1 shortcut convs.
+    """
+
+    widths: tuple[int, ...] = (64, 128, 256, 512, 1024)
+    sn_shortcut: bool = True
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Decoder G with conditional batch norm; its block widths mirror the encoder's.
+
+    Attributes:
+        skips: skip indices; index j feeds encoder output h_{n-j} into up block j (1 = the
+            deepest skip, n-1 = the shallowest), n = number of encoder blocks.
+        upsample: "nearest" (TSM) or "bilinear" (align_corners=True, TUH).
+        sn_shortcut: spectral normalisation on the 1x1 shortcut convs.
+        num_bins: number of condition classes (rows of the CBN embeddings).
+        fusion: one of :data:`FUSIONS`.
+    """
+
+    skips: tuple[int, ...] = (1, 2, 3, 4)
+    upsample: str = "nearest"
+    sn_shortcut: bool = True
+    num_bins: int = 2
+    fusion: str = "clamp_add"
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    """SN-ResNet projection discriminator D.
+
+    Attributes:
+        widths: output channels of the blocks.
+        scales: down-sampling factor per block (2 = AvgPool(2), 1 = none); same length as widths.
+        num_bins: rows of the projection embedding (must equal the generator's).
+    """
+
+    widths: tuple[int, ...] = (64, 128, 256, 512, 1024, 1024)
+    scales: tuple[int, ...] = (2, 2, 2, 2, 2, 1)
+    num_bins: int = 2
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """All four networks plus the input size and the image channel count (1 for CT)."""
+
+    input_size: int = 256
+    in_channels: int = 1
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @property
+    def bottleneck_size(self) -> int:
+        """Spatial size of the encoder's deepest feature map."""
+        return self.input_size // 2 ** len(self.encoder.widths)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (tuples become lists)."""
+        return _listify(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "architecture config") -> NetworkConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`CoinError` naming ``source``."""
+        if not isinstance(data, dict):
+            raise CoinError(f"{source}: expected a mapping, got {type(data).__name__}.")
+        subs = {
+            "classifier": ClassifierConfig,
+            "encoder": EncoderConfig,
+            "generator": GeneratorConfig,
+            "discriminator": DiscriminatorConfig,
+        }
+        kwargs = _check_keys(cls, data, source)
+        for key, sub_cls in subs.items():
+            if key in kwargs:
+                sub = kwargs[key]
+                if not isinstance(sub, dict):
+                    raise CoinError(f"{source}: '{key}' must be a mapping, got {sub!r}.")
+                kwargs[key] = sub_cls(**_tuplify(_check_keys(sub_cls, sub, f"{source}.{key}")))
+        return cls(**kwargs)
+
+
+def _check_keys(cls: type, data: dict[str, Any], source: str) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise CoinError(
+            f"{source}: unknown key(s) {unknown}.",
+            f"valid keys are {sorted(names)}.",
+        )
+    return dict(data)
+
+
+def _tuplify(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+
+
+def _listify(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _listify(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_listify(v) for v in obj]
+    return obj
+
+
+def validate(cfg: NetworkConfig) -> None:
+    """Raise :class:`CoinError` when ``cfg`` cannot be built."""
+    n = len(cfg.encoder.widths)
+    if n < 1 or any(int(w) < 1 for w in cfg.encoder.widths):
+        raise CoinError(f"encoder.widths must be positive channel counts, got {cfg.encoder.widths}.")
+    if cfg.input_size < 2**n or cfg.input_size % 2**n:
+        raise CoinError(
+            f"input_size {cfg.input_size} is not divisible by 2**{n} (encoder has {n} down blocks).",
+            f"use a multiple of {2**n}, e.g. {max(1, cfg.input_size // 2**n) * 2**n}.",
+        )
+    g = cfg.generator
+    bad = [s for s in g.skips if not 1 <= int(s) <= n - 1]
+    if bad or len(set(g.skips)) != len(g.skips):
+        raise CoinError(
+            f"generator.skips {list(g.skips)} is invalid for a {n}-block encoder.",
+            f"use distinct indices in 1..{n - 1} (1 = deepest skip).",
+        )
+    if g.upsample not in UPSAMPLING:
+        raise CoinError(f"generator.upsample '{g.upsample}' is unknown.", f"use one of {list(UPSAMPLING)}.")
+    check_fusion(g.fusion)
+    d = cfg.discriminator
+    if len(d.widths) != len(d.scales) or not d.widths:
+        raise CoinError(
+            f"discriminator.widths {list(d.widths)} and scales {list(d.scales)} must have the same length.",
+        )
+    if any(s not in (1, 2) for s in d.scales):
+        raise CoinError(f"discriminator.scales {list(d.scales)}: each scale must be 1 or 2.")
+    down = 2 ** sum(1 for s in d.scales if s == 2)
+    if cfg.input_size % down:
+        raise CoinError(
+            f"input_size {cfg.input_size} is not divisible by the discriminator's {down}x pooling."
+        )
+    if g.num_bins < 1 or d.num_bins != g.num_bins:
+        raise CoinError(
+            f"generator.num_bins ({g.num_bins}) and discriminator.num_bins ({d.num_bins}) "
+            "must be equal and >= 1.",
+        )
+    if cfg.classifier.base_width < 1:
+        raise CoinError(f"classifier.base_width must be >= 1, got {cfg.classifier.base_width}.")
+
+
+def check_fusion(name: str) -> str:
+    """Return ``name`` when it is a known fusion, else raise :class:`CoinError` listing them."""
+    if name not in FUSIONS:
+        raise CoinError(f"Unknown fusion '{name}'.", f"use one of {list(FUSIONS)}.")
+    return name
+
+
+def _paper() -> NetworkConfig:
+    return NetworkConfig()
+
+
+def _small() -> NetworkConfig:
+    return NetworkConfig(
+        input_size=128,
+        classifier=ClassifierConfig(base_width=16),
+        encoder=EncoderConfig(widths=(16, 32, 64, 128, 256)),
+        generator=GeneratorConfig(skips=(1, 2, 3, 4)),
+        discriminator=DiscriminatorConfig(widths=(16, 32, 64, 128, 256), scales=(2, 2, 2, 2, 1)),
+    )
+
+
+PRESETS = {"paper": _paper, "small": _small}
+
+
+def network_preset(name: str) -> NetworkConfig:
+    """Return the named preset (``paper`` or ``small``)."""
+    if name not in PRESETS:
+        raise CoinError(f"Unknown network preset '{name}'.", f"use one of {sorted(PRESETS)}.")
+    return PRESETS[name]()
+
+
+@dataclass
+class Networks:
+    """The four modules built from one :class:`NetworkConfig`."""
+
+    classifier: Any
+    encoder: Any
+    generator: Any
+    discriminator: Any
+
+
+def build_networks(
+    cfg: NetworkConfig, seed: int | None = None, parts: tuple[str, ...] | None = None
+) -> Networks:
+    """Build f, E, G and D (on CPU, in train mode) from ``cfg``.
+
+    Args:
+        cfg: the architecture.
+        seed: when given, initialisation draws from ``torch.manual_seed(seed)`` inside a forked
+            RNG, so the global RNG state is untouched and the same seed gives the same weights.
+        parts: subset of ("classifier", "encoder", "generator", "discriminator") to build; the
+            others are None. Default: all four.
+
+    Returns:
+        A :class:`Networks` holding the modules.
+    """
+    import torch
+
+    from coin_core.models.classifier import ResNet18Classifier
+    from coin_core.models.discriminator import Discriminator
+    from coin_core.models.encoder import Encoder
+    from coin_core.models.generator import Generator
+
+    all_parts = ("classifier", "encoder", "generator", "discriminator")
+    parts = all_parts if parts is None else tuple(parts)
+    unknown = [p for p in parts if p not in all_parts]
+    if unknown:
+        raise CoinError(f"build_networks: unknown part(s) {unknown}.", f"use any of {list(all_parts)}.")
+    makers = {
+        "classifier": lambda: ResNet18Classifier(cfg.classifier.base_width, cfg.in_channels),
+        "encoder": lambda: Encoder(cfg.encoder, cfg.in_channels),
+        "generator": lambda: Generator(cfg.generator, cfg.encoder.widths),
+        "discriminator": lambda: Discriminator(cfg.discriminator, cfg.in_channels),
+    }
+    built: dict[str, Any] = {p: None for p in all_parts}
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        for p in all_parts:
+            if p in parts:
+                built[p] = makers[p]()
+    return Networks(**built)

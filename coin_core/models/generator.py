@@ -1,0 +1,107 @@
+"""Decoder / generator G (METHOD.md §5.2): up blocks with conditional batch norm, encoder skips,
+a one-channel head giving the perturbation r, and the fusion x_cf = fuse(x, r).
+
+Usage::
+
+    feats = encoder(x)                    # [h_1, ..., h_n]
+    x_cf = generator(feats, y, x)         # y: [B] long condition bins (0 = "normal" for COIN)
+    r = generator.residual(feats, y)      # the unbounded map before fusion
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from coin_core.errors import CoinError
+from coin_core.models.blocks import ConditionalBatchNorm2d, conv, upsample
+from coin_core.models.config import GeneratorConfig, check_fusion
+
+
+def fuse(x: torch.Tensor | None, r: torch.Tensor, fusion: str) -> torch.Tensor:
+    """Combine the input image ``x`` (in [-1, 1]) with the perturbation ``r``.
+
+    Args:
+        x: input image [B,1,S,S]; unused (may be None) for ``fusion="tanh"``.
+        r: generator output of the same shape.
+        fusion: ``clamp_add`` (clamp(x + r, -1, 1); identity at r = 0), ``tanh_add`` (tanh(x + r),
+            the paper), ``add_tanh`` (clamp(x + tanh r, -1, 1); identity at r = 0) or ``tanh``
+            (tanh r, the original Singla et al. generator).
+
+    Returns:
+        x_cf in [-1, 1], same shape as ``r``.
+    """
+    check_fusion(fusion)
+    if fusion == "tanh":
+        return torch.tanh(r)
+    if x is None:
+        raise CoinError(f"Fusion '{fusion}' needs the input image x, but x is None.")
+    if fusion == "clamp_add":
+        return torch.clamp(x + r, -1.0, 1.0)
+    if fusion == "tanh_add":
+        return torch.tanh(x + r)
+    return torch.clamp(x + torch.tanh(r), -1.0, 1.0)
+
+
+class GeneratorBlock(nn.Module):
+    """GenBlock(v, y) = W1x1·Up(v) + W3x3'·ReLU(CBN2(W3x3·Up(ReLU(CBN1(v, y))), y)); no biases."""
+
+    def __init__(self, cin: int, cout: int, num_bins: int, sn_shortcut: bool, mode: str) -> None:
+        super().__init__()
+        self.mode = mode
+        self.cbn1 = ConditionalBatchNorm2d(cin, num_bins)
+        self.conv1 = conv(cin, cout, 3, bias=False)
+        self.cbn2 = ConditionalBatchNorm2d(cout, num_bins)
+        self.conv2 = conv(cout, cout, 3, bias=False)
+        self.shortcut = conv(cin, cout, 1, bias=False, sn=sn_shortcut, gain=1.0)
+
+    def forward(self, v: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Double the resolution of ``v`` and map cin -> cout channels under condition ``y``."""
+        r = self.conv1(upsample(F.relu(self.cbn1(v, y)), self.mode))
+        r = self.conv2(F.relu(self.cbn2(r, y)))
+        return self.shortcut(upsample(v, self.mode)) + r
+
+
+class Generator(nn.Module):
+    """Up blocks mirroring ``encoder_widths``; block j >= 1 concatenates h_{n-j} when j is a skip."""
+
+    def __init__(self, cfg: GeneratorConfig, encoder_widths: tuple[int, ...], out_channels: int = 1) -> None:
+        super().__init__()
+        self.cfg = cfg
+        enc = tuple(int(w) for w in encoder_widths)
+        n = len(enc)
+        self.skips = frozenset(int(s) for s in cfg.skips)
+        outs = enc[::-1]
+        blocks = []
+        for j in range(n):
+            cin = enc[-1] if j == 0 else outs[j - 1] + (enc[n - j - 1] if j in self.skips else 0)
+            blocks.append(GeneratorBlock(cin, outs[j], cfg.num_bins, cfg.sn_shortcut, cfg.upsample))
+        self.blocks = nn.ModuleList(blocks)
+        self.head_bn = nn.BatchNorm2d(outs[-1])
+        self.head_conv = conv(outs[-1], out_channels, 3, bias=True, gain=1.0)
+
+    @property
+    def fusion(self) -> str:
+        """The configured fusion name."""
+        return self.cfg.fusion
+
+    def residual(self, feats: list[torch.Tensor], y: torch.Tensor | int) -> torch.Tensor:
+        """The unbounded one-channel map r from encoder features ``feats`` under condition ``y``."""
+        n = len(self.blocks)
+        if len(feats) != n:
+            raise CoinError(f"Generator expects {n} encoder features, got {len(feats)}.")
+        v = feats[-1]
+        if not torch.is_tensor(y):
+            y = torch.full((v.shape[0],), int(y), dtype=torch.long, device=v.device)
+        for j, block in enumerate(self.blocks):
+            if j > 0 and j in self.skips:
+                v = torch.cat([v, feats[n - j - 1]], dim=1)
+            v = block(v, y)
+        return self.head_conv(F.relu(self.head_bn(v)))
+
+    def forward(
+        self, feats: list[torch.Tensor], y: torch.Tensor | int, x: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The counterfactual x_cf = fuse(x, r) in [-1, 1] (``x`` may be None for fusion "tanh")."""
+        return fuse(x, self.residual(feats, y), self.cfg.fusion)
