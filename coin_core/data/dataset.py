@@ -1,0 +1,150 @@
+"""Torch datasets of prepared slices, and the classifier's augmentation.
+
+:class:`SliceDataset` wraps the :class:`coin_core.data.benchmark.SliceArrays` of one split. The
+arrays stay as they are stored (images float16, masks uint8: 2 + 1 + 1 bytes per pixel, 256 KiB
+per 256 x 256 slice); each item is converted to float32 when it is read.
+
+:class:`ClassifierAugment` is the paper's classifier augmentation (METHOD.md §3.6): horizontal
+flip p=0.5, vertical flip p=0.1, shift-scale-rotate (shift ±7 %, scale ±10 %, rotate ±10°) p=0.5,
+with one fix: the area uncovered by the affine transform is filled with -1 (air) instead of the
+paper's 0 (mid-grey). The lesion mask gets the same geometric transform (nearest, fill 0). It is
+seeded through its own ``torch.Generator``; inside DataLoader workers each worker reseeds with
+``seed + worker_id`` so workers do not repeat each other's draws. GAN training uses no augmentation.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from coin_core.errors import CoinError
+
+_FIELDS = ("image", "label", "lesion")
+
+
+class SliceDataset:
+    """``torch.utils.data.Dataset`` over one split's arrays.
+
+    Items: ``{"image": [1,S,S] float32, "label": float32 scalar, "lesion": [1,S,S] float32,
+    "index": int}`` (index = row in the arrays). ``transform`` (optional) maps an item to an item.
+    """
+
+    def __init__(self, arrays: Any, transform: Any | None = None) -> None:
+        for name in _FIELDS:
+            if not hasattr(arrays, name):
+                raise CoinError(f"SliceDataset: the slice arrays lack the field {name!r}.")
+        image = np.asarray(arrays.image)
+        if image.ndim != 3 or image.shape[1] != image.shape[2]:
+            raise CoinError(f"SliceDataset: image must be (N, S, S), got shape {image.shape}.")
+        n = image.shape[0]
+        if len(arrays.label) != n or np.asarray(arrays.lesion).shape != image.shape:
+            raise CoinError(
+                f"SliceDataset: inconsistent arrays: image {image.shape}, label {np.shape(arrays.label)}, "
+                f"lesion {np.shape(arrays.lesion)}."
+            )
+        self.arrays = arrays
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return int(np.asarray(self.arrays.image).shape[0])
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        import torch
+
+        n = len(self)
+        if not -n <= int(i) < n:
+            raise IndexError(f"slice index {i} out of range for {n} slices")
+        i = int(i) % n
+        a = self.arrays
+        item = {
+            "image": torch.from_numpy(np.asarray(a.image[i], dtype=np.float32)[None].copy()),
+            "label": torch.tensor(float(a.label[i]), dtype=torch.float32),
+            "lesion": torch.from_numpy(np.asarray(a.lesion[i], dtype=np.float32)[None].copy()),
+            "index": i,
+        }
+        return self.transform(item) if self.transform is not None else item
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Slice labels (N,) as int64, e.g. for a class-balanced sampler."""
+        return np.asarray(self.arrays.label).astype(np.int64)
+
+
+class ClassifierAugment:
+    """Flip and shift-scale-rotate of ``item["image"]`` (and ``item["lesion"]``), AIR fill.
+
+    Args:
+        hflip_p, vflip_p: flip probabilities (0.5, 0.1 in the paper).
+        ssr_p: probability of the affine shift-scale-rotate (0.5).
+        shift: max shift as a fraction of the side (0.07).
+        scale: max relative zoom (0.1 -> [0.9, 1.1]).
+        rotate_deg: max rotation in degrees (10).
+        fill: image value outside the transformed slice (-1.0 = air after the window).
+        seed: seed of the transform's torch.Generator.
+    """
+
+    def __init__(
+        self,
+        hflip_p: float = 0.5,
+        vflip_p: float = 0.1,
+        ssr_p: float = 0.5,
+        shift: float = 0.07,
+        scale: float = 0.1,
+        rotate_deg: float = 10.0,
+        fill: float = -1.0,
+        seed: int = 0,
+    ) -> None:
+        import torch
+
+        for name, p in (("hflip_p", hflip_p), ("vflip_p", vflip_p), ("ssr_p", ssr_p)):
+            if not 0.0 <= p <= 1.0:
+                raise CoinError(f"ClassifierAugment: {name} must be in [0, 1], got {p}.")
+        self.hflip_p, self.vflip_p, self.ssr_p = hflip_p, vflip_p, ssr_p
+        self.shift, self.scale, self.rotate_deg, self.fill = shift, scale, rotate_deg, fill
+        self.seed = int(seed)
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self._worker: int | None = None
+
+    def _rand(self) -> float:
+        import torch
+
+        info = torch.utils.data.get_worker_info()
+        if info is not None and self._worker != info.id:
+            self._worker = info.id
+            self.generator.manual_seed(self.seed + 1 + info.id)
+        return float(torch.rand((), generator=self.generator))
+
+    def _uniform(self, lim: float) -> float:
+        return (2.0 * self._rand() - 1.0) * lim
+
+    def __call__(self, item: dict[str, Any]) -> dict[str, Any]:
+        import torch
+        import torch.nn.functional as F
+
+        item = dict(item)
+        image, lesion = item["image"], item.get("lesion")
+        if self._rand() < self.hflip_p:
+            image = image.flip(-1)
+            lesion = lesion.flip(-1) if lesion is not None else None
+        if self._rand() < self.vflip_p:
+            image = image.flip(-2)
+            lesion = lesion.flip(-2) if lesion is not None else None
+        if self._rand() < self.ssr_p:
+            angle = math.radians(self._uniform(self.rotate_deg))
+            zoom = 1.0 + self._uniform(self.scale)
+            tx, ty = 2.0 * self._uniform(self.shift), 2.0 * self._uniform(self.shift)
+            c, s = math.cos(angle) / zoom, math.sin(angle) / zoom
+            # output -> input sampling grid in normalised [-1, 1] coordinates
+            theta = torch.tensor([[c, -s, -tx], [s, c, -ty]], dtype=torch.float32)[None]
+            grid = F.affine_grid(theta, [1, 1, *image.shape[-2:]], align_corners=False)
+            shifted = (image - self.fill)[None]
+            image = F.grid_sample(shifted, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+            image = image[0] + self.fill
+            if lesion is not None:
+                lesion = F.grid_sample(lesion[None], grid, mode="nearest", align_corners=False)[0]
+        item["image"] = image.contiguous()
+        if lesion is not None:
+            item["lesion"] = lesion.contiguous()
+        return item
