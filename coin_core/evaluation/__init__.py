@@ -1,0 +1,1 @@
+"""Evaluation: metrics, thresholds, attribution baselines and the one routine that scores them all."""
