@@ -80,7 +80,8 @@ def test_mismatched_shapes_raise_with_both_shapes_in_the_message():
 def test_counterfactual_validity_on_a_hand_built_probability_list():
     p = [0.95, 0.9, 0.85, 0.5, 0.1, 0.99]
     p_cf = [0.05, 0.5, 0.01, 0.0, 0.9, 0.1]
-    # confident positives (p > 0.8): 0.95, 0.9, 0.85, 0.99 -> flips > 0.8: 0.90 yes, 0.40 no, 0.84 yes, 0.89 yes
+    # confident positives (p > 0.8): 0.95, 0.9, 0.85, 0.99
+    # flips |p - p_cf| > 0.8: 0.90 yes, 0.40 no, 0.84 yes, 0.89 yes
     cv, n = counterfactual_validity(p, p_cf)
     assert n == 4
     assert cv == pytest.approx(0.75)
