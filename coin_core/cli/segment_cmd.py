@@ -1,0 +1,236 @@
+"""``coin segment``: counterfactual, difference map and lesion segmentation for one CT volume.
+
+With ``--progress jsonl`` this is the worker of the Slicer module and the web page: it follows the
+worker protocol of docs/internals.md (one JSON object per line on stdout, a last line with
+``"stage": "done"`` and the output paths, or one ``"stage": "error"`` line and a non-zero exit
+code; 130 after a cancel). SIGTERM is treated like Ctrl-C: the run stops, no output is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+from coin_core.errors import CoinError
+
+EPILOG = """\
+outputs (for an input named NAME, e.g. NAME.nii.gz or a DICOM folder NAME/):
+  NAME_counterfactual.nii.gz   counterfactual CT in HU, on the input's grid
+  NAME_difference.nii.gz       |x - x_cf| in [0, 1] units (threshold this to re-segment)
+  NAME_lesion.seg.nrrd         3D Slicer segmentation, one segment "lesion"
+  NAME_slices.csv              per axial slice: P(abnormal) before / after the counterfactual
+  NAME_overview.png            the most abnormal slices: image, counterfactual, difference, mask
+All five are written into --output-dir (default: the current directory), all together or not at
+all; existing files are refused unless --overwrite is given.
+
+example:
+  coin segment --model Resources/DemoModel --input ct.nii.gz --output-dir results/
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``segment`` sub-command."""
+    p = subparsers.add_parser(
+        "segment",
+        help="segment lesions in a CT volume with a COIN model",
+        description="Segment lesions in one CT volume: a counterfactual ('the same scan without the "
+        "lesion') for the abnormal slices, its difference to the input, and the thresholded mask.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", required=True, metavar="M", help="model folder (model.json + *.safetensors)")
+    p.add_argument(
+        "--input", required=True, metavar="CT", help="CT volume: .nii/.nii.gz/.nrrd/.mha file or DICOM folder"
+    )
+    p.add_argument(
+        "--output-dir",
+        default=".",
+        metavar="D",
+        help="folder for the five output files (default: the current directory; created if missing)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        metavar="T",
+        help="difference threshold in [0, 1] units (default: the model card's, 0.25 as in the paper)",
+    )
+    p.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        help="auto (default): bf16 on CPUs with native bf16 and on recent GPUs, fp16 on older GPUs, "
+        "else fp32",
+    )
+    p.add_argument(
+        "--all-slices", action="store_true", help="make a counterfactual for every slice (no screening)"
+    )
+    p.add_argument(
+        "--screening",
+        type=float,
+        default=0.5,
+        metavar="P",
+        help="counterfactuals only for slices with P(abnormal) >= P (default 0.5)",
+    )
+    p.add_argument(
+        "--postprocess",
+        default="paper",
+        choices=("paper", "3d", "none"),
+        help="paper (default): per-slice opening, closing, largest component; "
+        "3d: per-slice opening and closing, then the largest 3D component; none: raw threshold",
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=8, metavar="N", help="slices per network call (default 8)"
+    )
+    p.add_argument(
+        "--series-uid", default=None, metavar="UID", help="DICOM folder with several series: which one"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument(
+        "--progress",
+        default="bar",
+        choices=("bar", "jsonl", "none"),
+        help="bar (default, on stderr), jsonl (worker protocol, on stdout) or none",
+    )
+    p.set_defaults(func=run)
+
+
+class _Reporter:
+    """Turns progress events into a tqdm bar, JSON lines on stdout, or nothing."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self._bar = None
+
+    def __call__(self, event) -> None:  # noqa: ANN001
+        if self.mode == "jsonl":
+            print(event.to_json(), flush=True)
+        elif self.mode == "bar":
+            self._bar_event(event)
+
+    def _bar_event(self, event) -> None:  # noqa: ANN001
+        from tqdm import tqdm
+
+        if event.stage == "segment":
+            if self._bar is None:
+                self._bar = tqdm(total=event.total, unit="slice", desc="segment", file=sys.stderr)
+            self._bar.update(event.done - self._bar.n)
+            return
+        self.close()
+        if event.stage != "done":
+            print(f"{event.stage}: {event.message}", file=sys.stderr)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def error(self, message: str) -> None:
+        self.close()
+        if self.mode == "jsonl":
+            print(
+                json.dumps({"stage": "error", "message": message, "time": round(time.time(), 3)}), flush=True
+            )
+
+
+def _raise_interrupt(signum, frame) -> None:  # noqa: ANN001
+    raise KeyboardInterrupt
+
+
+def _load_model(folder: str, device: str):  # noqa: ANN202
+    from coin_core.modelfile import load_model
+
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise CoinError(
+            f"Model folder '{folder}' does not exist or is not a folder.",
+            "pass the folder holding model.json and the .safetensors files (e.g. Resources/DemoModel).",
+        )
+    try:
+        return load_model(path, device=device)
+    except CoinError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
+        raise CoinError(
+            f"Could not load the model in '{folder}': {type(err).__name__}: {str(err)[:300]}",
+            "the folder is damaged or not a COIN model; re-copy it or train a new one with `coin train`.",
+        ) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``coin segment``; returns the exit code (errors propagate as CoinError to main)."""
+    reporter = _Reporter(args.progress)
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    except ValueError:  # not the main thread (an embedding application): leave signals alone
+        previous = None
+    try:
+        return _run(args, reporter)
+    except CoinError as err:
+        reporter.error(str(err))
+        raise
+    except KeyboardInterrupt:
+        reporter.error("Cancelled by the user; no partial outputs were kept.")
+        raise
+    finally:
+        reporter.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace, reporter: _Reporter) -> int:
+    from coin_core.infer import input_stem, output_paths, segment_volume, write_outputs
+    from coin_core.io import read_volume
+    from coin_core.progress import ProgressEvent
+
+    if args.batch_size < 1:
+        raise CoinError(f"--batch-size {args.batch_size} is too small.", "use 1 or more.")
+    paths = output_paths(args.output_dir, input_stem(args.input))
+    existing = [str(p) for p in paths.values() if p.exists()]
+    if existing and not args.overwrite:  # fail before the slow part
+        raise CoinError(
+            "These output files already exist: " + ", ".join(existing),
+            "choose another --output-dir, delete them, or pass --overwrite.",
+        )
+    reporter(ProgressEvent("load", 0, 2, f"reading {args.input}"))
+    volume = read_volume(args.input, series_uid=args.series_uid)
+    reporter(ProgressEvent("load", 1, 2, f"loading model {args.model}"))
+    model = _load_model(args.model, args.device)
+    reporter(ProgressEvent("load", 2, 2, "ready"))
+    result = segment_volume(
+        volume,
+        model,
+        threshold=args.threshold,
+        screening=None if args.all_slices else args.screening,
+        postprocess=args.postprocess,
+        batch_size=args.batch_size,
+        device=args.device,
+        precision=args.precision,
+        progress=reporter,
+    )
+    del volume
+    reporter(ProgressEvent("write", 0, 1, f"writing outputs to {Path(args.output_dir).resolve()}"))
+    written = write_outputs(result, args.output_dir, input_stem(args.input), overwrite=args.overwrite)
+    outputs = {key: str(path.resolve()) for key, path in written.items()}
+    lesion_voxels = int(result.lesion_voxels.sum())
+    metrics = {"outputs": outputs, "lesion_voxels": lesion_voxels, **result.info}
+    if args.progress == "jsonl":
+        reporter(ProgressEvent("done", 1, 1, "finished", metrics))
+        return 0
+    reporter.close()
+    if args.progress == "bar":
+        info = result.info
+        print(
+            f"{info['slices']} slices ({info['counterfactual_slices']} with a counterfactual) in "
+            f"{info['network_seconds']:.1f} s on {info['device']} ({info['precision']}); "
+            f"{lesion_voxels} lesion voxels at threshold {result.threshold:g}.",
+            file=sys.stderr,
+        )
+    for path in outputs.values():
+        print(path)
+    return 0

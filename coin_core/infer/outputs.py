@@ -1,0 +1,104 @@
+"""The five files of ``coin segment``, written as one unit (all appear, or none).
+
+For an input named ``<name>`` (file name without its image suffix, or the DICOM folder's name):
+
+* ``<name>_counterfactual.nii.gz``: the counterfactual CT in HU, on the input's grid;
+* ``<name>_difference.nii.gz``: ``|x - x_cf|`` in [0, 1] units (float32), on the input's grid;
+* ``<name>_lesion.seg.nrrd``: a 3D Slicer segmentation with one segment, "lesion";
+* ``<name>_slices.csv``: one row per axial slice (inferior to superior): ``slice`` (canonical
+  axial index), ``z_mm`` (LPS superior coordinate), ``probability_before``, ``probability_after``,
+  ``counterfactual`` (1 when one was made), ``lesion_voxels``;
+* ``<name>_overview.png``: the most abnormal slices (:mod:`coin_core.infer.overview`).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from coin_core.fileutil import OutputSet
+
+if TYPE_CHECKING:
+    from coin_core.infer.segment import SegmentationResult
+
+OUTPUT_KEYS = ("counterfactual", "difference", "segmentation", "slices_csv", "overview")
+_SUFFIXES = {
+    "counterfactual": "_counterfactual.nii.gz",
+    "difference": "_difference.nii.gz",
+    "segmentation": "_lesion.seg.nrrd",
+    "slices_csv": "_slices.csv",
+    "overview": "_overview.png",
+}
+_IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm")
+
+
+def input_stem(path: str | os.PathLike[str]) -> str:
+    """``ct.nii.gz`` -> ``ct``; a DICOM folder -> the folder's name."""
+    p = Path(path).expanduser()
+    name = p.resolve().name if p.is_dir() or p.name in ("", ".", "..") else p.name
+    lower = name.lower()
+    for suffix in _IMAGE_SUFFIXES:
+        if lower.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name or "volume"
+
+
+def output_paths(out_dir: str | os.PathLike[str], name: str) -> dict[str, Path]:
+    """The five output paths for ``name`` in ``out_dir``, keyed as in the worker protocol."""
+    out = Path(out_dir).expanduser()
+    return {key: out / f"{name}{_SUFFIXES[key]}" for key in OUTPUT_KEYS}
+
+
+def write_slices_csv(result: SegmentationResult, path: str | os.PathLike[str]) -> None:
+    """One row per axial slice with the probabilities before and after the counterfactual."""
+    voxels = result.lesion_voxels
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(
+            ["slice", "z_mm", "probability_before", "probability_after", "counterfactual", "lesion_voxels"]
+        )
+        for k in range(len(result.probability_before)):
+            w.writerow(
+                [
+                    k,
+                    f"{result.slice_z_mm[k]:.3f}",
+                    f"{result.probability_before[k]:.6f}",
+                    f"{result.probability_after[k]:.6f}",
+                    int(result.counterfactual_made[k]),
+                    int(voxels[k]),
+                ]
+            )
+
+
+def write_outputs(
+    result: SegmentationResult,
+    out_dir: str | os.PathLike[str],
+    name: str,
+    overwrite: bool = False,
+) -> dict[str, Path]:
+    """Write the five outputs of a segmentation into ``out_dir``.
+
+    Args:
+        result: what :func:`coin_core.infer.segment_volume` returned.
+        out_dir: destination folder (created when missing).
+        name: file name prefix (see :func:`input_stem`).
+        overwrite: replace existing files; without it existing files raise :class:`CoinError`
+            before anything is written.
+
+    Returns:
+        The written paths, keyed "counterfactual", "difference", "segmentation", "slices_csv", "overview".
+    """
+    from coin_core.infer.overview import render_overview
+    from coin_core.infer.segnrrd import write_seg_nrrd
+    from coin_core.io import write_volume
+
+    paths = output_paths(out_dir, name)
+    with OutputSet(list(paths.values()), overwrite=overwrite) as out:
+        write_volume(result.counterfactual, out.tmp(paths["counterfactual"]))
+        write_volume(result.difference, out.tmp(paths["difference"]))
+        write_seg_nrrd(result.mask, out.tmp(paths["segmentation"]))
+        write_slices_csv(result, out.tmp(paths["slices_csv"]))
+        render_overview(result.preview, result.window, result.preview_pixel_mm, out.tmp(paths["overview"]))
+    return paths

@@ -1,0 +1,299 @@
+"""Volume inference: a CT volume and a COIN model in, counterfactual, difference map and mask out.
+
+Steps (METHOD.md §8.1, per axial slice, in batches):
+
+1. ``to_canonical`` (axes permuted / flipped only, no resampling), so axial slices are ``array[k]``;
+2. the model's intensity window maps HU to [-1, 1]; each slice goes to the model's square input;
+3. ``P(abnormal)`` for every slice (``probability_before``);
+4. a counterfactual for the slices with ``probability_before >= screening`` (every slice when
+   ``screening`` is None), and its probability (``probability_after``; equal to the first where
+   no counterfactual was made, since the image is then unchanged);
+5. the change ``x_cf - x`` goes back to the native slice size; the difference map is
+   ``|x - x_cf| / 2`` (both images in [0, 1] units, as the paper's threshold 0.25 expects);
+6. threshold and clean-up (:func:`coin_core.infer.postprocess.threshold_difference`), then
+   ``from_canonical`` back to the input's grid.
+
+The counterfactual volume is in HU: the input plus the model's change, where the input lies
+inside the model's intensity window; outside the window (air, bone, metal beyond ``lo`` / ``hi``)
+the window saturates, the model cannot see the voxel, and the counterfactual keeps the input HU.
+Where no counterfactual was made, it is the input exactly.
+
+Memory: the input, the three outputs (counterfactual in the input's dtype, difference float32,
+mask uint8) and one batch of slices; nothing else scales with the number of slices.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from coin_core.errors import CoinError
+from coin_core.infer.overview import PreviewSlice, pick_slices
+from coin_core.infer.postprocess import check_postprocess, threshold_array
+from coin_core.infer.precision import autocast, resolve_precision, use_channels_last
+from coin_core.progress import (
+    EtaEstimator,
+    ProgressCallback,
+    ProgressEvent,
+    StopCallback,
+    check_stop,
+    report,
+)
+
+if TYPE_CHECKING:
+    from coin_core.io import Volume
+
+MIN_INPLANE = 16
+"""Smallest in-plane size (pixels) accepted: anything thinner is not an axial CT slice."""
+
+
+@dataclass
+class SegmentationResult:
+    """Outputs of :func:`segment_volume`; volumes share the input's native geometry.
+
+    Attributes:
+        probability_before: (K,) P(abnormal) of each axial slice, canonical order (inferior first).
+        probability_after: (K,) P(abnormal) of the counterfactual (= before where none was made).
+        counterfactual_made: (K,) True where a counterfactual was computed.
+        slice_z_mm: (K,) superior (LPS z) coordinate of each axial slice, in mm.
+        lesion_voxels: (K,) mask voxels in each axial slice.
+        counterfactual: HU volume, the input with the model's change applied.
+        difference: |x - x_cf| in [0, 1] units, float32.
+        mask: uint8 lesion mask (1 = lesion) after threshold and post-processing.
+        threshold: the threshold used ([0, 1] units).
+        postprocess: the post-processing mode used.
+        preview: the most abnormal slices (canonical orientation) for the overview picture.
+        preview_pixel_mm: (row, column) pixel size of the preview slices.
+        window: the model's intensity window (lo, hi) in HU.
+        info: device, precision, batch size, timings.
+    """
+
+    probability_before: np.ndarray
+    probability_after: np.ndarray
+    counterfactual_made: np.ndarray
+    slice_z_mm: np.ndarray
+    lesion_voxels: np.ndarray
+    counterfactual: Volume
+    difference: Volume
+    mask: Volume
+    threshold: float
+    postprocess: str
+    preview: list[PreviewSlice] = field(default_factory=list)
+    preview_pixel_mm: tuple[float, float] = (1.0, 1.0)
+    window: tuple[float, float] = (-1000.0, 1000.0)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def check_volume(volume: Volume) -> None:
+    """Raise :class:`CoinError` unless ``volume`` is a 3D scalar image."""
+    arr = np.asarray(volume.array)
+    if arr.ndim != 3:
+        raise CoinError(
+            f"The input image has {arr.ndim} dimensions (shape {arr.shape}); COIN needs a 3D CT volume.",
+            "give a 3D CT (NIfTI, NRRD, MHA or a DICOM series folder), not a 2D picture or a multi-"
+            "component image.",
+        )
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise CoinError(
+            f"The input image has voxel type {arr.dtype}; a scalar CT in HU is needed.",
+            "convert it to a single-channel integer or float image.",
+        )
+
+
+def _model_device(model: Any):  # noqa: ANN202
+    return next(model.classifier.parameters()).device
+
+
+def _prepare_model(model: Any, device: str | None) -> Any:
+    """Move the networks to the requested device (``auto``: stay where they are); channels_last."""
+    import torch
+
+    from coin_core.device import pick_device
+
+    dev = _model_device(model) if device in (None, "auto") else pick_device(device)
+    fmt = torch.channels_last if use_channels_last(dev) else torch.contiguous_format
+    for name in ("classifier", "encoder", "generator"):
+        getattr(model, name).to(device=dev, memory_format=fmt).eval()
+    return dev
+
+
+def _slice_z(canonical: Volume) -> np.ndarray:
+    k = np.arange(canonical.array.shape[0], dtype=np.float64)
+    return canonical.origin[2] + canonical.direction[8] * canonical.spacing[2] * k
+
+
+def segment_volume(
+    volume: Volume,
+    model: Any,
+    *,
+    threshold: float | None = None,
+    screening: float | None = 0.5,
+    postprocess: str = "paper",
+    batch_size: int = 8,
+    device: str | None = "auto",
+    precision: str = "auto",
+    preview_slices: int = 4,
+    progress: ProgressCallback | None = None,
+    should_stop: StopCallback | None = None,
+) -> SegmentationResult:
+    """Segment lesions in a CT volume with a COIN model.
+
+    Args:
+        volume: the CT (HU) in any orientation.
+        model: a loaded model (:func:`coin_core.modelfile.load_model`).
+        threshold: difference threshold in [0, 1] units; None = the model card's (paper: 0.25).
+        screening: counterfactuals only for slices with P(abnormal) >= this; None = every slice.
+        postprocess: "paper", "3d" or "none" (:mod:`coin_core.infer.postprocess`).
+        batch_size: slices per network call; memory grows with it, not with the volume.
+        device: "auto" keeps the model where it is; a name ("cpu", "cuda", ...) moves it there.
+        precision: "auto", "fp32", "bf16" or "fp16" (:mod:`coin_core.infer.precision`).
+        preview_slices: how many of the most abnormal slices to keep for the overview picture.
+        progress: receives a ``"segment"`` event per batch (with ``eta_s``) and a ``"postprocess"`` one.
+        should_stop: checked before every batch; True raises :class:`CoinCancelled`.
+
+    Returns:
+        A :class:`SegmentationResult` in the input's native geometry.
+    """
+    import torch
+
+    from coin_core.data.slices import plan_slice, to_model, to_native
+    from coin_core.io import from_canonical, to_canonical
+
+    check_volume(volume)
+    check_postprocess(postprocess)
+    if batch_size < 1:
+        raise CoinError(f"Batch size {batch_size} is too small.", "use a batch size of 1 or more.")
+    if screening is not None and not 0.0 <= screening <= 1.0:
+        raise CoinError(f"Screening probability {screening} is outside [0, 1].", "use e.g. 0.5.")
+    card = model.card
+    thr = float(card.threshold if threshold is None else threshold)
+    window = card.window
+    canonical = to_canonical(volume)
+    hu = canonical.array
+    n_slices, rows, cols = hu.shape
+    if min(rows, cols) < MIN_INPLANE:
+        raise CoinError(
+            f"The axial slices of the input are {rows} x {cols} pixels; that is not an axial CT.",
+            "give a 3D CT volume with at least 16 x 16 pixels per axial slice.",
+        )
+    dev = _prepare_model(model, device)
+    prec = resolve_precision(precision, dev)
+    fmt = torch.channels_last if use_channels_last(dev) else torch.contiguous_format
+    geom = plan_slice((rows, cols), int(card.input_size))
+    half_range = np.float32((window.hi - window.lo) / 2.0)
+
+    p_before = np.zeros(n_slices, dtype=np.float32)
+    p_after = np.zeros(n_slices, dtype=np.float32)
+    made = np.zeros(n_slices, dtype=bool)
+    cf_canon = np.array(hu, copy=True)  # the input where no change is made
+    diff_canon = np.zeros(hu.shape, dtype=np.float32)
+    eta = EtaEstimator(n_slices)
+    start = time.monotonic()
+    with torch.inference_mode():
+        for k0 in range(0, n_slices, batch_size):
+            check_stop(should_stop)
+            k1 = min(n_slices, k0 + batch_size)
+            hu_b = torch.from_numpy(np.ascontiguousarray(hu[k0:k1], dtype=np.float32)).to(dev)
+            x = to_model(window.normalize(hu_b), geom, "image")[:, None]
+            x = x.contiguous(memory_format=fmt)
+            with autocast(prec, dev):
+                p = model.probability(x).float().reshape(-1)
+            p_before[k0:k1] = p.cpu().numpy()
+            p_after[k0:k1] = p_before[k0:k1]
+            sel = np.ones(k1 - k0, dtype=bool) if screening is None else p_before[k0:k1] >= screening
+            if sel.any():
+                idx = torch.from_numpy(np.flatnonzero(sel)).to(dev)
+                xs = x.index_select(0, idx)
+                with autocast(prec, dev):
+                    x_cf = model.counterfactual(xs).float()
+                    pa = model.probability(x_cf.contiguous(memory_format=fmt)).float().reshape(-1)
+                delta = (x_cf - xs.float())[:, 0]
+                d_native = to_native(delta.abs() * 0.5, geom, "image").clamp_(0.0, 1.0)
+                change = to_native(delta, geom, "image") * float(half_range)
+                ks = k0 + np.flatnonzero(sel)
+                made[ks] = True
+                p_after[ks] = pa.cpu().numpy()
+                diff_canon[ks] = d_native.cpu().numpy()
+                cf_canon[ks] = _apply_change(hu[ks], change.cpu().numpy(), window, cf_canon.dtype)
+            done = k1
+            rate = done / max(time.monotonic() - start, 1e-9)
+            report(
+                progress,
+                ProgressEvent(
+                    "segment",
+                    done,
+                    n_slices,
+                    f"slices {done}/{n_slices}",
+                    {"eta_s": eta.eta_s(done), "slices_per_s": round(rate, 3)},
+                ),
+            )
+    seconds = time.monotonic() - start
+    report(
+        progress, ProgressEvent("postprocess", 0, 1, f"threshold {thr:g}, post-processing '{postprocess}'")
+    )
+    mask_canon = threshold_array(diff_canon, thr, postprocess)
+    preview = [
+        PreviewSlice(
+            k,
+            float(p_before[k]),
+            float(p_after[k]),
+            hu[k].copy(),
+            cf_canon[k].copy(),
+            diff_canon[k].copy(),
+            mask_canon[k].copy(),
+        )
+        for k in pick_slices(p_before, mask_canon, n=preview_slices)
+    ]
+    slice_z = _slice_z(canonical)
+    pixel_mm = (canonical.spacing[1], canonical.spacing[0])
+    del hu, canonical  # the canonical copy of the input is no longer needed
+
+    def native(arr: np.ndarray, dtype: Any) -> Volume:
+        return volume.with_array(np.ascontiguousarray(from_canonical(arr, volume), dtype=dtype))
+
+    counterfactual = native(cf_canon, cf_canon.dtype)
+    del cf_canon
+    difference = native(diff_canon, np.float32)
+    del diff_canon
+    mask = native(mask_canon, np.uint8)
+    report(progress, ProgressEvent("postprocess", 1, 1, f"{int(mask_canon.sum())} lesion voxels"))
+    return SegmentationResult(
+        probability_before=p_before,
+        probability_after=p_after,
+        counterfactual_made=made,
+        slice_z_mm=slice_z,
+        lesion_voxels=mask_canon.reshape(n_slices, -1).sum(axis=1, dtype=np.int64),
+        counterfactual=counterfactual,
+        difference=difference,
+        mask=mask,
+        threshold=thr,
+        postprocess=postprocess,
+        preview=preview,
+        preview_pixel_mm=pixel_mm,
+        window=(float(window.lo), float(window.hi)),
+        info={
+            "device": str(dev),
+            "precision": prec,
+            "batch_size": batch_size,
+            "screening": screening,
+            "slices": n_slices,
+            "counterfactual_slices": int(made.sum()),
+            "network_seconds": round(seconds, 3),
+            "slices_per_s": round(n_slices / max(seconds, 1e-9), 3),
+        },
+    )
+
+
+def _apply_change(hu: np.ndarray, change_hu: np.ndarray, window: Any, dtype: Any) -> np.ndarray:
+    """Input HU plus the model's change, inside the window only; outside, the input is kept."""
+    lo, hi = np.float32(window.lo), np.float32(window.hi)
+    src = hu.astype(np.float32)
+    inside = (src >= lo) & (src <= hi)
+    out = np.where(inside, np.clip(src + change_hu, lo, hi), src)
+    if np.issubdtype(np.dtype(dtype), np.integer):
+        info = np.iinfo(dtype)
+        out = np.clip(np.rint(out), info.min, info.max)
+    return out.astype(dtype)
