@@ -1,0 +1,353 @@
+"""Run COIN on a volume node in a child process and bring the results back as MRML nodes.
+
+Usage without any GUI (scripts, tests, ``Slicer --python-script``)::
+
+    logic = SegmentationLogic(scene)
+    outcome = logic.process(ctNode, SegmentationParameters(modelFolder="~/COINModels/demo"),
+                            waitForCompletion=True)
+    outcome.outputs.segmentation     # vtkMRMLSegmentationNode "COIN lesion", segment "lesion"
+    logic.rethreshold(outcome.outputs.segmentation, 0.4)   # no network run
+
+The GUI calls ``process(...)`` without waiting, calls ``processEvents()`` from a timer and listens
+to the signals. The logic never shows dialogs: failures arrive through ``errorOccurred`` (and are
+raised in blocking mode). The input volume is never modified; a failed or cancelled run leaves
+the scene exactly as it was, because nodes are created only after every output file was read.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .NodeIO import arrayFromNode, checkSameGeometry, readVolumeFile, volumeFromNode, writeVolumeFile
+from .ProcessRunner import ProcessResult, ProcessRunner, pythonExecutable, workerEnvironment
+from .SceneHelpers import placeNextTo, removeNodesNotIn, setSegmentMask, showDifference, showLikeInput
+from .Signal import Signal
+
+SEGMENTATION_NAME = "COIN lesion"
+SEGMENT_NAME = "lesion"
+REF_INPUT, REF_COUNTERFACTUAL, REF_DIFFERENCE = "COIN.input", "COIN.counterfactual", "COIN.difference"
+ATTR_SEGMENT_ID, ATTR_THRESHOLD, ATTR_POSTPROCESS = "COIN.segmentId", "COIN.threshold", "COIN.postprocess"
+DEFAULT_THRESHOLD = 0.25
+
+
+class State(enum.Enum):
+    """What the logic is doing; the widget shows ``value`` as its status."""
+
+    Idle = "Idle"
+    Starting = "Starting"
+    Running = "Running"
+    Importing = "Importing"
+    Cancelling = "Cancelling"
+    Failed = "Failed"
+
+
+@dataclass
+class SegmentationParameters:
+    """What the worker needs besides the input (see ``coin segment --help``)."""
+
+    modelFolder: str
+    device: str = "auto"
+    screening: bool = True
+    threshold: float | None = None
+    postprocess: str = "paper"
+
+    def asArgList(self) -> list[str]:
+        args = ["--model", str(Path(self.modelFolder).expanduser()), "--device", self.device]
+        args += ["--postprocess", self.postprocess]
+        if self.threshold is not None:
+            args += ["--threshold", f"{self.threshold:g}"]
+        if not self.screening:
+            args.append("--all-slices")
+        return args
+
+
+@dataclass
+class SegmentationOutputs:
+    """The nodes of one finished run."""
+
+    segmentation: Any
+    counterfactual: Any
+    difference: Any
+    segmentId: str
+    threshold: float
+    postprocess: str
+
+
+@dataclass
+class RunOutcome:
+    """How ``process`` ended; ``outputs`` is set only on success."""
+
+    succeeded: bool
+    cancelled: bool = False
+    errorMessage: str = ""
+    outputs: SegmentationOutputs | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _Run:
+    inputVolume: Any
+    parameters: SegmentationParameters
+    outputSegmentation: Any
+    workDir: Path
+    runner: ProcessRunner
+    outcome: RunOutcome | None = None
+
+
+def coinCoreSearchPath() -> str:
+    """The folder that holds the ``coin_core`` package: next to the installed module, or the checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent, here.parent.parent):
+        if (candidate / "coin_core" / "__init__.py").is_file():
+            return str(candidate)
+    raise RuntimeError(
+        f"coin_core was not found next to {here}; reinstall the COIN extension (it ships coin_core)."
+    )
+
+
+def modelThreshold(modelFolder: str | Path) -> float:
+    """The default threshold from the model card, or 0.25 when the card does not say."""
+    try:
+        card = json.loads((Path(modelFolder).expanduser() / "model.json").read_text(encoding="utf-8"))
+        return float(card.get("threshold", DEFAULT_THRESHOLD))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return DEFAULT_THRESHOLD
+
+
+class SegmentationLogic:
+    """COIN inference for Slicer: volume node in, counterfactual, difference and segmentation nodes out.
+
+    Signals: ``stateChanged(State)``, ``progressInfo(event: dict)`` (one worker protocol line),
+    ``errorOccurred(message: str)``, ``finished(RunOutcome)``.
+    """
+
+    def __init__(self, scene, python: str | None = None) -> None:
+        self.scene = scene
+        self.python = python or pythonExecutable()
+        self.state = State.Idle
+        self.stateChanged = Signal("state")
+        self.progressInfo = Signal("event")
+        self.errorOccurred = Signal("message")
+        self.finished = Signal("outcome")
+        self._run: _Run | None = None
+
+    def isRunning(self) -> bool:
+        return self._run is not None
+
+    def process(
+        self,
+        inputVolume,
+        parameters: SegmentationParameters,
+        outputSegmentation=None,
+        waitForCompletion: bool = False,
+        timeout: float | None = None,
+    ) -> RunOutcome | None:
+        """Start COIN on ``inputVolume``; with ``waitForCompletion`` block and return the outcome.
+
+        Raises:
+            ValueError: invalid input volume or model folder (nothing was started).
+            RuntimeError: in blocking mode, the run failed; the message is the worker's.
+        """
+        if self._run is not None:
+            raise RuntimeError("A COIN run is already going on; cancel it or wait for it to finish.")
+        self._validate(inputVolume, parameters)
+        self._setState(State.Starting)
+        workDir = Path(tempfile.mkdtemp(prefix="coin-slicer-"))
+        try:
+            inputPath = writeVolumeFile(inputVolume, workDir / "input.nrrd")
+            args = [self.python, "-m", "coin_core", "segment", "--input", str(inputPath)]
+            args += ["--output-dir", str(workDir / "out"), "--overwrite", "--progress", "jsonl"]
+            runner = ProcessRunner(
+                args + parameters.asArgList(), env=workerEnvironment([coinCoreSearchPath()])
+            )
+            runner.progress.connect(self.progressInfo.emit)
+            runner.finished.connect(self._onWorkerFinished)
+            self._run = _Run(inputVolume, parameters, outputSegmentation, workDir, runner)
+            runner.start()
+        except Exception:
+            self._run = None
+            shutil.rmtree(workDir, ignore_errors=True)
+            self._setState(State.Failed)
+            raise
+        self._setState(State.Running)
+        if not waitForCompletion:
+            return None
+        run = self._run
+        try:
+            runner.wait(timeout=timeout)
+        except TimeoutError:
+            self.cancel()
+            runner.wait()
+            raise
+        if not run.outcome.succeeded and not run.outcome.cancelled:
+            raise RuntimeError(run.outcome.errorMessage)
+        return run.outcome
+
+    def processEvents(self) -> bool:
+        """Forward the worker's progress; the GUI calls this from a timer. True while running."""
+        return self._run is not None and self._run.runner.processEvents()
+
+    def cancel(self) -> None:
+        """Stop the worker and its children; ``finished`` follows with ``cancelled=True``."""
+        if self._run is not None and self._run.runner.isRunning():
+            self._setState(State.Cancelling)
+            self._run.runner.cancel()
+
+    def _validate(self, inputVolume, parameters: SegmentationParameters) -> None:
+        if (
+            inputVolume is None
+            or not inputVolume.IsA("vtkMRMLScalarVolumeNode")
+            or not inputVolume.GetImageData()
+        ):
+            raise ValueError("Select a CT volume with voxels as input.")
+        if inputVolume.IsA("vtkMRMLLabelMapVolumeNode"):
+            raise ValueError(f"'{inputVolume.GetName()}' is a label map; select the CT volume as input.")
+        if inputVolume.GetScene() is not self.scene:
+            raise ValueError(f"The volume '{inputVolume.GetName()}' is not in this logic's scene.")
+        if not Path(parameters.modelFolder).expanduser().is_dir():
+            raise ValueError(
+                f"The model folder '{parameters.modelFolder}' does not exist; choose a model or add one."
+            )
+
+    def _setState(self, state: State) -> None:
+        self.state = state
+        self.stateChanged.emit(state)
+
+    def _onWorkerFinished(self, result: ProcessResult) -> None:
+        run = self._run
+        outcome = RunOutcome(False, result.cancelled, result.errorMessage, None, result.events)
+        try:
+            if result.succeeded:
+                self._setState(State.Importing)
+                files = result.lastEvent.get("metrics", {}).get("outputs")
+                if result.lastEvent.get("stage") != "done" or not files:
+                    raise RuntimeError("The worker ended without listing its output files; see the log.")
+                threshold = run.parameters.threshold
+                if threshold is None:
+                    threshold = modelThreshold(run.parameters.modelFolder)
+                outcome.outputs = self.importOutputs(
+                    run.inputVolume, files, threshold, run.parameters.postprocess, run.outputSegmentation
+                )
+                outcome.succeeded = True
+        except Exception as err:  # any import failure must reach the user, the scene is rolled back
+            outcome.errorMessage = f"Could not import the results: {err}"
+        finally:
+            shutil.rmtree(run.workDir, ignore_errors=True)
+        run.outcome = outcome
+        self._run = None
+        self._setState(State.Idle if outcome.succeeded or outcome.cancelled else State.Failed)
+        if not outcome.succeeded and not outcome.cancelled:
+            self.errorOccurred.emit(outcome.errorMessage)
+        self.finished.emit(outcome)
+
+    def importOutputs(
+        self, inputVolume, files: dict[str, str], threshold: float, postprocess: str, outputSegmentation=None
+    ) -> SegmentationOutputs:
+        """Turn the worker's files into nodes on exactly ``inputVolume``'s grid (all-or-nothing)."""
+        counterfactual = readVolumeFile(files["counterfactual"])
+        difference = readVolumeFile(files["difference"])
+        mask = readVolumeFile(files["segmentation"], labelmap=True)
+        for node, what in (
+            (counterfactual, "counterfactual"),
+            (difference, "difference map"),
+            (mask, "mask"),
+        ):
+            checkSameGeometry(node, inputVolume, what)
+        before = {self.scene.GetNthNode(i).GetID() for i in range(self.scene.GetNumberOfNodes())}
+        try:
+            return self._createNodes(
+                inputVolume, counterfactual, difference, mask, threshold, postprocess, outputSegmentation
+            )
+        except Exception:
+            removeNodesNotIn(self.scene, before)
+            raise
+
+    def _createNodes(self, inputVolume, counterfactual, difference, mask, threshold, postprocess, segNode):
+        name = inputVolume.GetName()
+        created = []
+        if segNode is None:
+            segNode = self.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", SEGMENTATION_NAME)
+            segNode.CreateDefaultDisplayNodes()
+            created.append(segNode)
+        outputs = []
+        for role, source, suffix in (
+            (REF_COUNTERFACTUAL, counterfactual, "counterfactual"),
+            (REF_DIFFERENCE, difference, "difference"),
+        ):
+            node = segNode.GetNodeReference(role)
+            if node is None:
+                node = self.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", f"{name} COIN {suffix}")
+                created.append(node)
+            node.CopyOrientation(inputVolume)
+            node.SetAndObserveImageData(source.GetImageData())
+            node.SetAndObserveTransformNodeID(inputVolume.GetTransformNodeID())
+            segNode.SetNodeReferenceID(role, node.GetID())
+            outputs.append(node)
+        cfNode, diffNode = outputs
+        showLikeInput(cfNode, inputVolume)
+        showDifference(self.scene, diffNode, threshold)
+        segNode.SetReferenceImageGeometryParameterFromVolumeNode(inputVolume)
+        segNode.SetAndObserveTransformNodeID(inputVolume.GetTransformNodeID())
+        segNode.SetNodeReferenceID(REF_INPUT, inputVolume.GetID())
+        segmentId = self._lesionSegment(segNode)
+        setSegmentMask(segNode, segmentId, arrayFromNode(mask) > 0, inputVolume)
+        segNode.SetAttribute(ATTR_SEGMENT_ID, segmentId)
+        segNode.SetAttribute(ATTR_THRESHOLD, f"{threshold:g}")
+        segNode.SetAttribute(ATTR_POSTPROCESS, postprocess)
+        placeNextTo(self.scene, inputVolume, created)
+        return SegmentationOutputs(segNode, cfNode, diffNode, segmentId, threshold, postprocess)
+
+    @staticmethod
+    def _lesionSegment(segNode) -> str:
+        from coin_core.infer.segnrrd import SEGMENT_COLOR, TERMINOLOGY  # same look as `coin segment` files
+
+        segmentation = segNode.GetSegmentation()
+        segmentId = segNode.GetAttribute(ATTR_SEGMENT_ID) or segmentation.GetSegmentIdBySegmentName(
+            SEGMENT_NAME
+        )
+        if not segmentId or segmentation.GetSegment(segmentId) is None:
+            segmentId = segmentation.AddEmptySegment("", SEGMENT_NAME, list(SEGMENT_COLOR))
+        segment = segmentation.GetSegment(segmentId)
+        segment.SetName(SEGMENT_NAME)
+        segment.SetColor(*SEGMENT_COLOR)
+        segment.SetNameAutoGenerated(False)
+        segment.SetColorAutoGenerated(False)
+        segment.SetTag(segment.GetTerminologyEntryTagName(), TERMINOLOGY)
+        return segmentId
+
+    def rethreshold(self, segmentationNode, threshold: float, postprocess: str | None = None) -> int:
+        """Re-threshold the stored difference map into the lesion segment; returns the voxel count.
+
+        Runs ``coin_core.infer.threshold_difference`` in this process, no network. Raises
+        ``ValueError`` when the segmentation was not made by this module.
+        """
+        diffNode = segmentationNode.GetNodeReference(REF_DIFFERENCE) if segmentationNode else None
+        segmentId = segmentationNode.GetAttribute(ATTR_SEGMENT_ID) if segmentationNode else None
+        if diffNode is None or not segmentId:
+            raise ValueError(
+                "This segmentation has no COIN difference map; run 'Generate counterfactual' first."
+            )
+        from coin_core.infer import threshold_difference
+
+        postprocess = postprocess or segmentationNode.GetAttribute(ATTR_POSTPROCESS) or "paper"
+        mask = threshold_difference(volumeFromNode(diffNode), float(threshold), postprocess)
+        maskArray = getattr(mask, "array", mask) > 0
+        setSegmentMask(segmentationNode, segmentId, maskArray, diffNode)
+        segmentationNode.SetAttribute(ATTR_THRESHOLD, f"{float(threshold):g}")
+        segmentationNode.SetAttribute(ATTR_POSTPROCESS, postprocess)
+        showDifference(self.scene, diffNode, float(threshold))
+        return int(maskArray.sum())
+
+    @staticmethod
+    def showIn3D(segmentationNode, show: bool = True) -> None:
+        """Build (or drop) the closed-surface representation that the 3D view displays."""
+        if show:
+            segmentationNode.CreateClosedSurfaceRepresentation()
+        else:
+            segmentationNode.RemoveClosedSurfaceRepresentation()

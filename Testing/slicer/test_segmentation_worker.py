@@ -1,0 +1,113 @@
+"""SegmentationLogic end to end with the real worker process (`python -m coin_core segment`)."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("slicer", reason="slicer-core is not installed")
+
+from COINSegmentationLib.NodeIO import ijkToRas  # noqa: E402
+from COINSegmentationLib.SegmentationLogic import (  # noqa: E402
+    SegmentationLogic,
+    SegmentationParameters,
+    State,
+)
+
+
+def _has_save_model() -> bool:
+    if importlib.util.find_spec("coin_core.modelfile") is None:
+        return False
+    from coin_core import modelfile
+
+    return hasattr(modelfile, "save_model")
+
+
+needs_worker = pytest.mark.skipif(
+    importlib.util.find_spec("coin_core.cli.segment_cmd") is None,
+    reason="coin_core.cli.segment_cmd (the worker) does not exist yet",
+)
+needs_model = pytest.mark.skipif(
+    not _has_save_model(), reason="coin_core.modelfile.save_model does not exist yet (no tiny model to run)"
+)
+
+
+@pytest.fixture
+def a_tiny_model(tmp_path):
+    """A randomly initialised 'small' COIN model folder (fast on CPU; its output is meaningless)."""
+    from tiny_model import make_tiny_model
+
+    return make_tiny_model(tmp_path / "tiny_model")
+
+
+@needs_worker
+@needs_model
+def test_a_failed_run_leaves_the_scene_unchanged_and_surfaces_the_workers_message(
+    a_scene, an_oblique_ct_file, tmp_path
+):
+    bad = tmp_path / "broken_model"
+    bad.mkdir()
+    (bad / "model.json").write_text("this is not JSON")
+    ct = a_scene.load(an_oblique_ct_file)
+    ids = a_scene.nodeIds()
+    logic = SegmentationLogic(a_scene.scene)
+    errors, states = [], []
+    logic.errorOccurred.connect(errors.append)
+    logic.stateChanged.connect(states.append)
+    with pytest.raises(RuntimeError) as raised:
+        logic.process(ct, SegmentationParameters(str(bad)), waitForCompletion=True, timeout=120)
+    assert errors == [str(raised.value)] and "broken_model" in errors[0]
+    assert states == [State.Starting, State.Running, State.Failed]
+    assert a_scene.nodeIds() == ids
+
+
+@needs_worker
+@needs_model
+def test_a_real_run_gives_nodes_on_the_inputs_grid_with_the_workers_mask(
+    a_scene, an_oblique_ct_file, a_tiny_model
+):
+    from COINSegmentationLib.NodeIO import volumeFromNode
+
+    from coin_core.infer import threshold_difference
+
+    ct = a_scene.load(an_oblique_ct_file)
+    logic = SegmentationLogic(a_scene.scene)
+    events = []
+    logic.progressInfo.connect(events.append)
+    params = SegmentationParameters(str(a_tiny_model), device="cpu", screening=False, threshold=0.05)
+    outcome = logic.process(ct, params, waitForCompletion=True, timeout=240)
+    assert outcome.succeeded and logic.state == State.Idle and not logic.isRunning()
+    assert events[-1]["stage"] == "done" and any(e["stage"] != "done" for e in events)
+    out = outcome.outputs
+    for node in (out.counterfactual, out.difference):
+        assert np.array_equal(ijkToRas(node), ijkToRas(ct))
+    # the worker's own mask, recomputed from its difference map exactly as it does
+    worker_mask = threshold_difference(volumeFromNode(out.difference), 0.05, "paper").array
+    lesion = a_scene.segmentArray(out.segmentation, out.segmentId, ct)
+    assert np.array_equal(lesion > 0, worker_mask > 0)
+
+
+@needs_worker
+@needs_model
+def test_a_cancelled_run_leaves_the_scene_unchanged(a_scene, an_oblique_ct_file, a_tiny_model):
+    ct = a_scene.load(an_oblique_ct_file)
+    ids = a_scene.nodeIds()
+    logic = SegmentationLogic(a_scene.scene)
+    events, outcomes = [], []
+    logic.progressInfo.connect(events.append)
+    logic.finished.connect(outcomes.append)
+    logic.process(ct, SegmentationParameters(str(a_tiny_model), device="cpu", screening=False))
+    deadline = time.monotonic() + 120
+    while not events and time.monotonic() < deadline:
+        logic.processEvents()
+        time.sleep(0.02)
+    assert events, "the worker never reported progress"
+    logic.cancel()
+    while logic.processEvents():
+        time.sleep(0.02)
+    assert len(outcomes) == 1 and outcomes[0].cancelled and not outcomes[0].succeeded
+    assert logic.state == State.Idle
+    assert a_scene.nodeIds() == ids
