@@ -18,13 +18,15 @@ import math
 from typing import Any
 
 import numpy as np
+import torch
+from torch.utils.data import Dataset
 
 from coin_core.errors import CoinError
 
 _FIELDS = ("image", "label", "lesion")
 
 
-class SliceDataset:
+class SliceDataset(Dataset):
     """``torch.utils.data.Dataset`` over one split's arrays.
 
     Items: ``{"image": [1,S,S] float32, "label": float32 scalar, "lesion": [1,S,S] float32,
@@ -51,8 +53,6 @@ class SliceDataset:
         return int(np.asarray(self.arrays.image).shape[0])
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        import torch
-
         n = len(self)
         if not -n <= int(i) < n:
             raise IndexError(f"slice index {i} out of range for {n} slices")
@@ -96,8 +96,6 @@ class ClassifierAugment:
         fill: float = -1.0,
         seed: int = 0,
     ) -> None:
-        import torch
-
         for name, p in (("hflip_p", hflip_p), ("vflip_p", vflip_p), ("ssr_p", ssr_p)):
             if not 0.0 <= p <= 1.0:
                 raise CoinError(f"ClassifierAugment: {name} must be in [0, 1], got {p}.")
@@ -108,8 +106,6 @@ class ClassifierAugment:
         self._worker: int | None = None
 
     def _rand(self) -> float:
-        import torch
-
         info = torch.utils.data.get_worker_info()
         if info is not None and self._worker != info.id:
             self._worker = info.id
@@ -120,7 +116,6 @@ class ClassifierAugment:
         return (2.0 * self._rand() - 1.0) * lim
 
     def __call__(self, item: dict[str, Any]) -> dict[str, Any]:
-        import torch
         import torch.nn.functional as F
 
         item = dict(item)

@@ -6,7 +6,8 @@ fractions of the in-plane field, so any shape works:
 
 * air -1000 HU outside an elliptic body; a subcutaneous fat ring (-100 HU); soft tissue 40 HU;
 * paraspinal and psoas muscles (55 HU); a vertebral body (cortex 700 HU, marrow 250 HU);
-* two contrast-enhanced kidneys (150 HU, label 1), ellipsoids beside the spine in the lower half;
+* two contrast-enhanced kidneys (150 HU, label 1), ellipsoids beside the spine, cut by the lower
+  edge of the volume like the real CT's (DATA.md §1);
 * the liver (60 HU, label 2) on the patient's right in the upper two thirds;
 * optionally the spleen (110 HU, label 3) on the patient's left;
 * Gaussian noise (sigma ``noise_hu``), then lesions: ellipsoids of ``lesion_hu`` (hyper- or
@@ -99,7 +100,7 @@ def make_phantom(
     organs = [("liver", 2, 0.40, 0.31, 0.17, 0.15, (0.30, 1.05))]
     if spleen:
         organs.append(("spleen", 3, 0.55, 0.76, 0.08, 0.06, (0.45, 0.95)))
-    organs += [("kidney", 1, 0.63, cx, 0.075, 0.055, (0.0, 0.6)) for cx in (0.32, 0.68)]
+    organs += [("kidney", 1, 0.63, cx, 0.075, 0.055, (-0.15, 0.6)) for cx in (0.32, 0.68)]
     for name, lid, cy, cx, ry, rx, (k0, k1) in organs:
         m = _ellipse(yy, xx, cy, cx, ry, rx, _z_profile(kk, k0, k1)) & (_z_profile(kk, k0, k1) > 0.05)
         m &= inner
