@@ -64,6 +64,8 @@ class EvaluationSettings:
         thresholds: the tuning grid (None = :func:`coin_core.evaluation.thresholds.default_grid`).
         tau: CV margin.
         seed: RISE mask seed.
+        inception_weights: optional safetensors file of the FID InceptionV3; when given, an
+            Inception Fréchet distance (``fd_inception``) is reported next to FD-classifier.
     """
 
     methods: tuple[str, ...] = ALL_METHODS
@@ -76,6 +78,7 @@ class EvaluationSettings:
     thresholds: tuple[float, ...] | None = None
     tau: float = 0.8
     seed: int = 0
+    inception_weights: str | None = None
 
     def validate(self) -> None:
         unknown = [m for m in self.methods if m not in ALL_METHODS]
@@ -96,7 +99,11 @@ class EvaluationSettings:
 
 
 def _device(model: Any) -> Any:
-    return next(model.classifier.parameters()).device
+    return _device_of(model.classifier)
+
+
+def _device_of(module: Any) -> Any:
+    return next(module.parameters()).device
 
 
 def _scored_indices(arrays: Any, limit: int | None = None) -> np.ndarray:
@@ -225,7 +232,13 @@ class _Scores:
 
 
 def _score(
-    method: _Method, arrays: Any, threshold: float, s: EvaluationSettings, progress: Any, stop: Any
+    method: _Method,
+    arrays: Any,
+    threshold: float,
+    s: EvaluationSettings,
+    progress: Any,
+    stop: Any,
+    inception: Any = None,
 ) -> dict:
     import torch
 
@@ -234,6 +247,7 @@ def _score(
     # counterfactual methods run on every slice (CV and FD need them all); attributions on scored ones
     rows = np.arange(scored.size) if method.kind == "counterfactual" else np.flatnonzero(scored)
     scores, real, fake = _Scores(), FeatureStats(), FeatureStats()
+    inc_real, inc_fake = FeatureStats(), FeatureStats()
     p_all, pcf_all = [], []
     dev = _device(method.cf_model)
     batches = [rows[i : i + s.batch_size] for i in range(0, rows.size, s.batch_size)]
@@ -246,6 +260,9 @@ def _score(
                 pcf_all.append(method.cf_model.probability(x_cf).float().cpu().numpy())
                 real.update(_features(method.classifier, x).float().cpu().numpy())
                 fake.update(_features(method.classifier, x_cf).float().cpu().numpy())
+                if inception is not None:
+                    inc_real.update(inception(((x + 1) / 2).to(_device_of(inception))).cpu().numpy())
+                    inc_fake.update(inception(((x_cf + 1) / 2).to(_device_of(inception))).cpu().numpy())
             maps = ((x - x_cf).abs() / 2)[:, 0].cpu().numpy()
         else:
             maps = method.maps(x)[:, 0].detach().cpu().numpy()
@@ -273,6 +290,8 @@ def _score(
         out.update(cv=None if math.isnan(cv) else cv, cv_n=cv_n, cf_normal_rate=float(np.mean(p_cf < 0.5)))
         if real.n >= 2:
             out["fd_classifier"] = frechet_distance_from_stats(*real.mean_cov(), *fake.mean_cov())
+        if inc_real.n >= 2:
+            out["fd_inception"] = frechet_distance_from_stats(*inc_real.mean_cov(), *inc_fake.mean_cov())
     return out
 
 
@@ -314,6 +333,11 @@ def evaluate(
             f"COIN model's ({size}).",
             "train both models at the same input size.",
         )
+    inception = None
+    if s.inception_weights and any(m in COUNTERFACTUAL_METHODS for m in s.methods):
+        from coin_core.evaluation.inception import load_inception
+
+        inception = load_inception(s.inception_weights, _device(model))
     val = load_split(bench_dir, s.val_split, size=size)
     test = load_split(bench_dir, s.split, size=size)
     methods: dict[str, Any] = {}
@@ -322,7 +346,7 @@ def evaluate(
         method = _Method(name, model, singla_model, s, should_stop)
         tuned = _tune(method, val, s, progress, should_stop)
         res = {"kind": method.kind, **tuned}
-        res.update(_score(method, test, tuned["threshold"], s, progress, should_stop))
+        res.update(_score(method, test, tuned["threshold"], s, progress, should_stop, inception))
         res.update(
             paper_threshold=method.paper[0],
             paper_postprocess=method.paper[1],
@@ -346,6 +370,7 @@ def evaluate(
         "input_size": size,
         "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(s).items()},
         "feature_distance": "FD-classifier: Fréchet distance on the frozen classifier's penultimate "
-        "features (not InceptionV3 FID)",
+        "features (not InceptionV3 FID)"
+        + ("; fd_inception: FID InceptionV3 768-d features from the given weights" if inception else ""),
         "methods": methods,
     }
