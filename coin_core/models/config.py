@@ -10,8 +10,9 @@ Two presets:
   [64, 128, 256, 512, 1024], skips [1, 2, 3, 4], nearest up-sampling, SN on the E/G 1x1 shortcuts,
   a 6-block SN projection D, ResNet-18 f with base width 64. E+G ≈ 53.1 M parameters, D ≈ 38.4 M,
   f ≈ 11.17 M.
-* ``small``: the same design, narrower and at 128², sized for CPU training (see
-  ``benchmarks/models_step_time.py`` for the measured step times).
+* ``small``: the same design at 128² with widths [8, 16, 32, 64, 128] for E/G and a 5-block D
+  [8, 16, 32, 64, 128], f with base width 16; sized for CPU training (measured step times:
+  ``benchmarks/models_step_time.py``).
 """
 
 from __future__ import annotations
@@ -214,12 +215,14 @@ def _paper() -> NetworkConfig:
 
 
 def _small() -> NetworkConfig:
+    # 128² input and 8..128 channels: a COIN G step (E+G twice, D, f, backward) costs ~0.3 s and a
+    # D step ~0.1 s at batch 16 on 2 CPU threads, channels_last (benchmarks/models_step_time.py).
     return NetworkConfig(
         input_size=128,
         classifier=ClassifierConfig(base_width=16),
-        encoder=EncoderConfig(widths=(16, 32, 64, 128, 256)),
+        encoder=EncoderConfig(widths=(8, 16, 32, 64, 128)),
         generator=GeneratorConfig(skips=(1, 2, 3, 4)),
-        discriminator=DiscriminatorConfig(widths=(16, 32, 64, 128, 256), scales=(2, 2, 2, 2, 1)),
+        discriminator=DiscriminatorConfig(widths=(8, 16, 32, 64, 128), scales=(2, 2, 2, 2, 1)),
     )
 
 

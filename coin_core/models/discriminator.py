@@ -34,13 +34,9 @@ class DiscriminatorBlock(nn.Module):
         """Apply the block (down-sampling by ``scale``)."""
         r = h if self.first else F.relu(h)
         r = self._pool(self.conv2(F.relu(self.conv1(r))))
-        if self.shortcut is None:
-            s = self._pool(h)
-        elif self.first:
-            s = self.shortcut(self._pool(h))
-        else:
-            s = self._pool(self.shortcut(h))
-        return s + r
+        # AvgPool(W1x1·h + b) == W1x1·AvgPool(h) + b, so the shortcut always pools first (cheaper).
+        s = self._pool(h)
+        return (s if self.shortcut is None else self.shortcut(s)) + r
 
 
 class Discriminator(nn.Module):

@@ -60,7 +60,8 @@ class GeneratorBlock(nn.Module):
         """Double the resolution of ``v`` and map cin -> cout channels under condition ``y``."""
         r = self.conv1(upsample(F.relu(self.cbn1(v, y)), self.mode))
         r = self.conv2(F.relu(self.cbn2(r, y)))
-        return self.shortcut(upsample(v, self.mode)) + r
+        # W1x1·Up(v) == Up(W1x1·v) (both linear, per-pixel / per-channel): cheaper at low resolution.
+        return upsample(self.shortcut(v), self.mode) + r
 
 
 class Generator(nn.Module):
