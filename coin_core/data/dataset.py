@@ -8,8 +8,10 @@ per 256 x 256 slice); each item is converted to float32 when it is read.
 flip p=0.5, vertical flip p=0.1, shift-scale-rotate (shift ±7 %, scale ±10 %, rotate ±10°) p=0.5,
 with one fix: the area uncovered by the affine transform is filled with -1 (air) instead of the
 paper's 0 (mid-grey). The lesion mask gets the same geometric transform (nearest, fill 0). It is
-seeded through its own ``torch.Generator``; inside DataLoader workers each worker reseeds with
-``seed + worker_id`` so workers do not repeat each other's draws. GAN training uses no augmentation.
+seeded through its own ``torch.Generator``; inside DataLoader workers each copy reseeds from
+``seed`` and the worker's seed (which differs per worker and per epoch and follows the loader's
+generator), so workers and epochs do not repeat each other's draws and a seeded loader is
+reproducible. GAN training uses no augmentation.
 """
 
 from __future__ import annotations
@@ -103,13 +105,15 @@ class ClassifierAugment:
         self.shift, self.scale, self.rotate_deg, self.fill = shift, scale, rotate_deg, fill
         self.seed = int(seed)
         self.generator = torch.Generator().manual_seed(self.seed)
-        self._worker: int | None = None
+        self._worker: tuple[int, int] | None = None
 
     def _rand(self) -> float:
         info = torch.utils.data.get_worker_info()
-        if info is not None and self._worker != info.id:
-            self._worker = info.id
-            self.generator.manual_seed(self.seed + 1 + info.id)
+        if info is not None and self._worker != (info.id, info.seed):
+            # a DataLoader worker holds a copy of this transform: reseed it from the worker seed,
+            # which differs per worker and per epoch and follows the loader's own generator
+            self._worker = (info.id, info.seed)
+            self.generator.manual_seed((self.seed * 1_000_003 + info.seed) % (2**63))
         return float(torch.rand((), generator=self.generator))
 
     def _uniform(self, lim: float) -> float:
