@@ -109,3 +109,13 @@ def test_writer_checks_label_shape_and_adds_background(tmp_path):
     write_dataset_json(tmp_path, {"kidney": 1})
     meta = json.loads((tmp_path / "dataset.json").read_text())
     assert meta["labels"] == {"background": 0, "kidney": 1} and meta["numTraining"] == 1
+
+
+def test_images_without_channel_suffix_are_explained(tmp_path):
+    img, lab, _ = make_phantom(shape=SHAPE, seed=1)
+    write_nnunet_case(tmp_path, "c", img)
+    (tmp_path / "imagesTr" / "c_0000.nii.gz").rename(tmp_path / "imagesTr" / "c.nii.gz")
+    write_dataset_json(tmp_path, {"kidney": 1})
+    with pytest.raises(CoinError, match="no images found") as err:
+        read_nnunet(tmp_path)
+    assert "<case>_0000.nii.gz" in str(err.value)

@@ -137,7 +137,10 @@ def read_nnunet(root: str | os.PathLike[str], require_labels: bool = True) -> Nn
     else:
         cases = _cases_from_folders(root, ending, require_labels)
     if not cases:
-        raise CoinError(f"{root / 'imagesTr'}: no images found (ending {ending!r}).", "check the folder.")
+        raise CoinError(
+            f"{root / 'imagesTr'}: no images found (ending {ending!r}).",
+            f"name the CT files imagesTr/<case>_0000{ending} (channel 0), or list them in dataset.json.",
+        )
     return NnunetDataset(root, cases, labels, channels, ending, str(meta.get("name", root.name)))
 
 
