@@ -1,0 +1,38 @@
+"""Reference values computed independently of coin_core (pydicom, Pillow) for the I/O tests."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+
+def hu(path: Path) -> np.ndarray:
+    """Reference HU of one DICOM file with pydicom: pixel_array * slope + intercept."""
+    import pydicom
+
+    ds = pydicom.dcmread(path)
+    slope = float(ds.get("RescaleSlope", 1.0))
+    intercept = float(ds.get("RescaleIntercept", 0.0))
+    return ds.pixel_array.astype(np.float64) * slope + intercept
+
+
+def ipp_iop(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """ImagePositionPatient and ImageOrientationPatient of one file."""
+    import pydicom
+
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    return (
+        np.array([float(v) for v in ds.ImagePositionPatient]),
+        np.array([float(v) for v in ds.ImageOrientationPatient]),
+    )
+
+
+def png_bytes_rgb() -> bytes:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (12, 10, 3), dtype=np.uint8), "RGB").save(buf, format="PNG")
+    return buf.getvalue()
