@@ -20,30 +20,6 @@ BASELINES = {
 }
 
 
-class BlobDetector(nn.Module):
-    """A fixed classifier whose logit grows with the area of bright (> 0.6) pixels.
-
-    ``layer4`` (a 1x1 conv + ReLU at 1/4 resolution) has a bright-pixel channel that the head reads
-    and a dark-pixel channel that it ignores, so a correct CAM must pick the first one.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stem = nn.MaxPool2d(4)
-        self.layer4 = nn.Sequential(nn.Conv2d(1, 2, 1), nn.ReLU())
-        self.fc = nn.Linear(2, 1)
-        with torch.no_grad():
-            self.layer4[0].weight.copy_(torch.tensor([10.0, -1.0]).view(2, 1, 1, 1))
-            self.layer4[0].bias.copy_(torch.tensor([-6.0, 0.0]))
-            self.fc.weight.copy_(torch.tensor([[300.0, 0.0]]))
-            self.fc.bias.fill_(-4.0)
-        self.requires_grad_(False)
-        self.eval()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.layer4(self.stem(x)).mean(dim=(2, 3))).flatten()
-
-
 @pytest.fixture(scope="module")
 def blob_slice():
     """A 96x96 phantom slice through the kidneys with a hyperdense lesion, windowed to [-1, 1]."""
@@ -61,18 +37,18 @@ def blob_slice():
     return torch.from_numpy(x)[None, None], mask
 
 
-def test_the_blob_detector_sees_the_blob(blob_slice):
+def test_the_blob_detector_sees_the_blob(blob_slice, blob_detector):
     x, mask = blob_slice
-    f = BlobDetector()
+    f = blob_detector
     without = x.clone()
     without[0, 0][torch.from_numpy(mask)] = 0.0
     assert torch.sigmoid(f(x)) > 0.9 > 0.1 > torch.sigmoid(f(without))
 
 
 @pytest.mark.parametrize("name", sorted(BASELINES))
-def test_each_baseline_peaks_inside_the_blob(name, blob_slice):
+def test_each_baseline_peaks_inside_the_blob(name, blob_slice, blob_detector):
     x, mask = blob_slice
-    sal = BASELINES[name](BlobDetector(), x)
+    sal = BASELINES[name](blob_detector, x)
     assert sal.shape == x.shape and sal.dtype == torch.float32
     s = sal[0, 0].numpy()
     assert s.min() == pytest.approx(0.0, abs=1e-6) and s.max() == pytest.approx(1.0, abs=1e-6)
@@ -107,8 +83,8 @@ def test_rise_masks_follow_the_paper_recipe_and_repeat_with_the_seed():
     assert 0.06 < a.mean().item() < 0.14  # keep-probability 0.1
 
 
-def test_baselines_reject_inputs_that_are_not_single_channel_batches():
-    f = BlobDetector()
+def test_baselines_reject_inputs_that_are_not_single_channel_batches(blob_detector):
+    f = blob_detector
     with pytest.raises(CoinError, match=r"\[B, 1, H, W\].*\(1, 3, 8, 8\)"):
         gradcam(f, torch.zeros(1, 3, 8, 8))
     with pytest.raises(CoinError, match="layer4"):
