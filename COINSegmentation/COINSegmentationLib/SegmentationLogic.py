@@ -111,6 +111,15 @@ def coinCoreSearchPath() -> str:
     )
 
 
+def ensureCoinCoreImportable() -> None:
+    """Make ``import coin_core`` work in this interpreter (Slicer loads modules, not packages)."""
+    import importlib.util
+    import sys
+
+    if importlib.util.find_spec("coin_core") is None:
+        sys.path.append(coinCoreSearchPath())
+
+
 def modelThreshold(modelFolder: str | Path) -> float:
     """The default threshold from the model card, or 0.25 when the card does not say."""
     try:
@@ -305,6 +314,7 @@ class SegmentationLogic:
 
     @staticmethod
     def _lesionSegment(segNode) -> str:
+        ensureCoinCoreImportable()
         from coin_core.infer.segnrrd import SEGMENT_COLOR, TERMINOLOGY  # same look as `coin segment` files
 
         segmentation = segNode.GetSegmentation()

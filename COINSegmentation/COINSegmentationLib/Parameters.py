@@ -1,0 +1,24 @@
+"""The module's settings as a parameter node, so they are saved with the scene (desktop Slicer only).
+
+Each field is bound to the widget whose ``SlicerParameterName`` dynamic property names it in
+Resources/UI/COINSegmentation.ui (``connectGui``). The model is kept as a folder path; the widget
+fills the model list itself.
+"""
+
+from typing import Annotated
+
+from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+
+
+@parameterNodeWrapper
+class COINSegmentationParameterNode:
+    """Inputs, options and output of one COIN run."""
+
+    inputVolume: vtkMRMLScalarVolumeNode
+    modelFolder: str = ""
+    device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
+    screening: bool = True
+    threshold: Annotated[float, WithinRange(0.0, 1.0)] = 0.25
+    postprocess: Annotated[str, Choice(["paper", "3d", "none"])] = "paper"
+    outputSegmentation: vtkMRMLSegmentationNode

@@ -1,0 +1,233 @@
+"""The COINSegmentation panel: binds the .ui to the parameter node and drives SegmentationLogic.
+
+Desktop Slicer only (Qt). All work is in the logic; this class turns clicks into logic calls and
+logic signals into progress, status text and dialogs. States (shown in the status line):
+Idle -> Starting -> Running -> Importing -> Idle, or Cancelling -> Idle, or Failed.
+"""
+
+from __future__ import annotations
+
+import qt
+import slicer
+import vtk
+from slicer.i18n import tr as _
+from slicer.util import VTKObservationMixin
+
+from .Dependencies import ensurePythonPackages, ensureTorch
+from .ModelCatalog import defaultModelsFolder, isModelFolder, listModels
+from .SegmentationLogic import (
+    ATTR_SEGMENT_ID,
+    SegmentationLogic,
+    SegmentationParameters,
+    State,
+    modelThreshold,
+)
+
+SETTINGS_MODELS_FOLDER = "COIN/ModelsFolder"
+SETTINGS_EXTRA_FOLDERS = "COIN/ExtraModelFolders"
+
+
+def stateLabel(state: State) -> str:
+    """The translated name of a state."""
+    return {
+        State.Idle: _("Idle"),
+        State.Starting: _("Starting"),
+        State.Running: _("Running"),
+        State.Importing: _("Importing results"),
+        State.Cancelling: _("Cancelling"),
+        State.Failed: _("Failed"),
+    }[state]
+
+
+class SegmentationWidget(VTKObservationMixin):
+    """Controller of the panel; ``logic`` can be any object with SegmentationLogic's interface."""
+
+    def __init__(self, ui, logic: SegmentationLogic | None = None, doShowInfoWindows: bool = True) -> None:
+        VTKObservationMixin.__init__(self)
+        self.ui = ui
+        self.logic = logic or SegmentationLogic(slicer.mrmlScene)
+        self.doShowInfoWindows = doShowInfoWindows
+        self._parameterNode = None
+        self._guiObservation = None
+        self._lastSegmentation = None
+        self._pollTimer = qt.QTimer()
+        self._pollTimer.setInterval(100)
+        self._pollTimer.timeout.connect(self._poll)
+        self._rethresholdTimer = qt.QTimer()
+        self._rethresholdTimer.setSingleShot(True)
+        self._rethresholdTimer.setInterval(150)
+        self._rethresholdTimer.timeout.connect(self.onRethreshold)
+        self.logic.progressInfo.connect(self.onProgress)
+        self.logic.stateChanged.connect(self.onStateChanged)
+        self.logic.errorOccurred.connect(self.onError)
+        self.logic.finished.connect(self.onFinished)
+        self.ui.applyButton.clicked.connect(self.onApplyClicked)
+        self.ui.addModelFolderButton.clicked.connect(self.onAddModelFolder)
+        self.ui.modelComboBox.currentIndexChanged.connect(self.onModelChanged)
+        self.ui.thresholdSlider.valueChanged.connect(lambda value: self._rethresholdTimer.start())
+        self.ui.postprocessComboBox.currentIndexChanged.connect(lambda index: self._rethresholdTimer.start())
+        self.refreshModels()
+        self.onStateChanged(State.Idle)
+
+    def cleanup(self) -> None:
+        """Called when the module is closed: stop timers and any running worker."""
+        self._pollTimer.stop()
+        self._rethresholdTimer.stop()
+        self.logic.cancel()
+        self.setParameterNode(None)
+
+    def setParameterNode(self, parameterNode) -> None:
+        """Bind the panel to ``parameterNode`` (a COINSegmentationParameterNode) or unbind it."""
+        if self._parameterNode is not None:
+            self._parameterNode.disconnectGui(self._guiObservation)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateApplyButton)
+        self._parameterNode = parameterNode
+        if parameterNode is not None:
+            self._guiObservation = parameterNode.connectGui(self.ui)
+            self.addObserver(parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateApplyButton)
+            self._selectModel(parameterNode.modelFolder)
+        self._updateApplyButton()
+
+    def modelsFolder(self) -> str:
+        return str(qt.QSettings().value(SETTINGS_MODELS_FOLDER, str(defaultModelsFolder())))
+
+    def extraModelFolders(self) -> list[str]:
+        value = qt.QSettings().value(SETTINGS_EXTRA_FOLDERS, [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def refreshModels(self) -> None:
+        """Fill the model list: demo model, models folder, added folders."""
+        combo = self.ui.modelComboBox
+        current = combo.itemData(combo.currentIndex) if combo.count else None
+        wasBlocked = combo.blockSignals(True)
+        combo.clear()
+        for entry in listModels(self.modelsFolder(), self.extraModelFolders()):
+            combo.addItem(entry.name, entry.folder)
+            combo.setItemData(combo.count - 1, entry.description or entry.folder, qt.Qt.ToolTipRole)
+        combo.blockSignals(wasBlocked)
+        self._selectModel(current or (self._parameterNode.modelFolder if self._parameterNode else ""))
+
+    def _selectModel(self, folder: str) -> None:
+        combo = self.ui.modelComboBox
+        index = next((i for i in range(combo.count) if combo.itemData(i) == folder), 0 if combo.count else -1)
+        combo.setCurrentIndex(index)
+        self.onModelChanged(index)
+
+    def onModelChanged(self, index: int) -> None:
+        folder = self.ui.modelComboBox.itemData(index) if index >= 0 else ""
+        if self._parameterNode is not None and folder and folder != self._parameterNode.modelFolder:
+            self._parameterNode.modelFolder = folder
+            self._parameterNode.threshold = modelThreshold(folder)
+        self._updateApplyButton()
+
+    def onAddModelFolder(self) -> None:
+        folder = qt.QFileDialog.getExistingDirectory(None, _("Choose a COIN model folder"))
+        if not folder:
+            return
+        if not isModelFolder(folder):
+            message = _("'{folder}' has no model.json; choose the folder that holds the model card.")
+            self._reportError(message.format(folder=folder))
+            return
+        qt.QSettings().setValue(SETTINGS_EXTRA_FOLDERS, [*self.extraModelFolders(), folder])
+        if self._parameterNode is not None:
+            self._parameterNode.modelFolder = folder
+        self.refreshModels()
+
+    def _updateApplyButton(self, caller=None, event=None) -> None:
+        if self.logic.isRunning():
+            return
+        node = self._parameterNode
+        reason = ""
+        if node is None or node.inputVolume is None:
+            reason = _("Select an input CT volume.")
+        elif not node.modelFolder:
+            reason = _("Select a model, or add a model folder.")
+        self.ui.applyButton.enabled = not reason
+        self.ui.applyButton.toolTip = reason or _("Run COIN in a background process. Click again to cancel.")
+
+    def onApplyClicked(self) -> None:
+        if self.logic.isRunning():
+            self.logic.cancel()
+            self._poll()
+            return
+        node = self._parameterNode
+        try:
+            with slicer.util.WaitCursor():
+                ensureTorch(askConfirmation=True)
+                if not ensurePythonPackages(slicer.util.confirmOkCancelDisplay):
+                    return
+            parameters = SegmentationParameters(
+                node.modelFolder, node.device, node.screening, node.threshold, node.postprocess
+            )
+            self.logic.process(node.inputVolume, parameters, outputSegmentation=node.outputSegmentation)
+        except Exception as err:  # every start failure is shown, nothing was added to the scene
+            self._reportError(_("Failed to start COIN: {error}").format(error=err))
+            return
+        self._pollTimer.start()
+
+    def _poll(self) -> None:
+        if not self.logic.processEvents():
+            self._pollTimer.stop()
+
+    def onProgress(self, event: dict) -> None:
+        total, done = event.get("total"), int(event.get("done") or 0)
+        self.ui.progressBar.setMaximum(int(total) if total else 0)  # 0: busy indicator
+        self.ui.progressBar.setValue(done)
+        text = f"{event.get('stage', '')}: {event.get('message', '')}"
+        eta = (event.get("metrics") or {}).get("eta_s")
+        if eta is not None:
+            text += " " + _("(about {minutes}:{seconds:02d} left)").format(
+                minutes=int(eta) // 60, seconds=int(eta) % 60
+            )
+        self.ui.statusLabel.text = text
+
+    def onStateChanged(self, state: State) -> None:
+        running = state in (State.Starting, State.Running)
+        self.ui.applyButton.text = _("Cancel") if running else _("Generate counterfactual")
+        self.ui.applyButton.enabled = running or state in (State.Idle, State.Failed)
+        self.ui.statusLabel.text = stateLabel(state)
+        if state in (State.Idle, State.Failed):
+            self._updateApplyButton()
+
+    def onError(self, message: str) -> None:
+        self._reportError(
+            _("COIN failed; the scene was left as it was.\n\n{message}").format(message=message)
+        )
+
+    def onFinished(self, outcome) -> None:
+        self._pollTimer.stop()
+        self.ui.progressBar.setMaximum(100)
+        self.ui.progressBar.setValue(100 if outcome.succeeded else 0)
+        if outcome.cancelled:
+            self.ui.statusLabel.text = _("Cancelled; the scene was left as it was.")
+        if not outcome.succeeded:
+            return
+        outputs = outcome.outputs
+        self._lastSegmentation = outputs.segmentation
+        self.ui.show3DButton.setSegmentationNode(outputs.segmentation)
+        inputVolume = outputs.segmentation.GetNodeReference("COIN.input")
+        slicer.util.setSliceViewerLayers(
+            background=inputVolume, foreground=outputs.difference, foregroundOpacity=0.5
+        )
+        self.ui.statusLabel.text = _("Done. Move the threshold slider to re-segment without re-running.")
+
+    def onRethreshold(self) -> None:
+        node = self._parameterNode
+        segmentation = (node.outputSegmentation if node else None) or self._lastSegmentation
+        if node is None or segmentation is None or not segmentation.GetAttribute(ATTR_SEGMENT_ID):
+            return
+        if self.logic.isRunning():
+            return
+        try:
+            count = self.logic.rethreshold(segmentation, node.threshold, node.postprocess)
+        except Exception as err:  # shown to the user; the segmentation keeps its last mask
+            self._reportError(_("Failed to re-threshold: {error}").format(error=err))
+            return
+        self.ui.statusLabel.text = _("Threshold {threshold:.2f}: {count} lesion voxels.").format(
+            threshold=node.threshold, count=count
+        )
+
+    def _reportError(self, message: str) -> None:
+        self.ui.statusLabel.text = message.splitlines()[0]
+        if self.doShowInfoWindows:
+            slicer.util.errorDisplay(message)
