@@ -1,0 +1,96 @@
+"""``coin benchmark`` plumbing: the stage plan, skipping finished stages, resuming, stopping on errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from coin_core.cli.benchmark_cmd import Stage, call_coin, plan, run_stages
+from coin_core.cli.main import build_parser
+
+SYNTH = "--lesion-size 6 --p 1 --min-host-pixels 8 --draws-train {train} --draws-val 1 --draws-test 1"
+
+
+def _args(tmp_path, *extra):  # noqa: ANN001, ANN202
+    return build_parser().parse_args(["benchmark", "--out", str(tmp_path / "b"), *extra])
+
+
+def test_the_plan_chains_every_stage_with_the_right_folders(tmp_path):
+    stages = plan(_args(tmp_path, "--rise-masks", "300", "--train-args", "--max-steps 5", "--size", "64"))
+    assert [s.name for s in stages] == ["data", "bench", "classifier", "coin", "singla", "evaluate"]
+    by = {s.name: s for s in stages}
+    out = tmp_path / "b"
+    assert by["bench"].argv[:2] == ["data", "synth-lesions"] and "64" in by["bench"].argv
+    assert by["coin"].argv[-2:] == ["--max-steps", "5"] and "small" in by["coin"].argv
+    assert "singla" in by["singla"].argv and by["singla"].argv[-2:] == ["--max-steps", "5"]
+    ev = by["evaluate"].argv
+    assert ev[ev.index("--model") + 1] == str(out / "coin" / "model")
+    assert ev[ev.index("--singla-model") + 1] == str(out / "singla" / "model")
+    assert ev[ev.index("--rise-masks") + 1] == "300"
+    assert by["evaluate"].done_file == out / "results" / "results.json"
+    # with --data the fetch stage disappears and the bench reads that folder
+    stages = plan(_args(tmp_path, "--data", str(tmp_path / "mine")))
+    assert stages[0].name == "bench" and str(tmp_path / "mine") in stages[0].argv
+
+
+def test_finished_stages_are_skipped_and_started_ones_resume(tmp_path):
+    calls = []
+
+    def runner(argv):  # noqa: ANN001, ANN202 - records the argv and makes the stage's output
+        calls.append(argv)
+        (tmp_path / argv[1]).mkdir(exist_ok=True)
+        (tmp_path / argv[1] / "done").write_text("x")
+        return 0
+
+    a = Stage("a", ["x", "a"], tmp_path / "a" / "done", tmp_path / "a")
+    b = Stage("b", ["x", "b"], tmp_path / "b" / "done", tmp_path / "b", resumable=True)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "checkpoint").write_text("half-way")
+    state_path = tmp_path / "state.json"
+    state = run_stages([a, b], state_path, runner, log=lambda s: None)
+    assert calls == [["x", "a"], ["x", "b", "--resume"]]
+    assert "failed" not in state and json.loads(state_path.read_text())["stages"]["b"]["rc"] == 0
+    run_stages([a, b], state_path, runner, log=lambda s: None)
+    assert len(calls) == 2  # nothing ran the second time
+    assert json.loads(state_path.read_text())["stages"]["a"]["skipped_last_run"] is True
+
+
+def test_a_failing_stage_stops_the_chain_with_its_exit_code(tmp_path):
+    argv = ["data", "synth-lesions", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "r")]
+    bad = Stage("bench", argv, tmp_path / "r" / "benchmark.json", tmp_path / "r")
+    never = Stage("after", ["--version"], tmp_path / "never", tmp_path)
+    state = run_stages([bad, never], tmp_path / "s.json", call_coin, log=lambda s: None)
+    assert state["failed"] == {"stage": "bench", "rc": 2}
+    assert "after" not in state["stages"]
+    assert call_coin(["no-such-command"]) == 2  # argparse exits are turned into exit codes
+
+
+def test_the_bench_stage_runs_for_real_on_a_phantom_dataset_and_is_skipped_next_time(tmp_path, capsys):
+    from coin_core.data.phantom import write_phantom_dataset
+
+    write_phantom_dataset(tmp_path / "raw", n_cases=3, shape=(12, 64, 64))
+    argv = ["benchmark", "--out", str(tmp_path / "b"), "--data", str(tmp_path / "raw"), "--size", "32",
+            "--synth-args", SYNTH.format(train=1), "--stop-after", "bench"]  # fmt: skip
+    args = build_parser().parse_args(argv)
+    assert args.func(args) == 0
+    assert (tmp_path / "b" / "bench" / "test.npz").is_file()
+    report = (tmp_path / "b" / "benchmark.md").read_text()
+    assert "| bench |" in report and "Machine:" in report
+    assert args.func(args) == 0
+    assert "bench: done already" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_whole_benchmark_runs_with_the_tiniest_settings(tmp_path):
+    pytest.importorskip("coin_core.cli.train_cmd", reason="coin train not written yet")
+    pytest.importorskip("coin_core.modelfile", reason="coin_core.modelfile not written yet")
+    from coin_core.data.phantom import write_phantom_dataset
+
+    write_phantom_dataset(tmp_path / "raw", n_cases=3, shape=(12, 64, 64))
+    argv = ["benchmark", "--out", str(tmp_path / "b"), "--data", str(tmp_path / "raw"), "--size", "32",
+            "--synth-args", SYNTH.format(train=2), "--rise-masks", "20", "--device", "cpu"]  # fmt: skip
+    args = build_parser().parse_args(argv)
+    assert args.func(args) == 0
+    data = json.loads((tmp_path / "b" / "results" / "results.json").read_text())
+    assert set(data["methods"]) == {"coin", "singla", "rise", "scorecam", "layercam", "gradcam"}
