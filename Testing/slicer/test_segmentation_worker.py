@@ -88,6 +88,7 @@ def test_a_real_run_gives_nodes_on_the_inputs_grid_with_the_workers_mask(
     worker_mask = threshold_difference(volumeFromNode(out.difference), 0.05, "paper").array
     lesion = a_scene.segmentArray(out.segmentation, out.segmentId, ct)
     assert np.array_equal(lesion > 0, worker_mask > 0)
+    assert int((lesion > 0).sum()) == events[-1]["metrics"]["lesion_voxels"] > 0
 
 
 @needs_worker

@@ -1,0 +1,36 @@
+"""A tiny, randomly initialised COIN model folder for the Slicer tests (fast on CPU, output meaningless)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def make_tiny_model(folder: Path, seed: int = 0, threshold: float = 0.25) -> Path:
+    """Write a 32x32-input COIN model with random weights to ``folder`` via coin_core.modelfile."""
+    from coin_core import modelfile
+    from coin_core.data.window import IntensityWindow
+    from coin_core.models.config import (
+        ClassifierConfig,
+        DiscriminatorConfig,
+        EncoderConfig,
+        GeneratorConfig,
+        NetworkConfig,
+        build_networks,
+    )
+
+    cfg = NetworkConfig(
+        input_size=32,
+        classifier=ClassifierConfig(base_width=4),
+        encoder=EncoderConfig(widths=(4, 8, 8)),
+        generator=GeneratorConfig(skips=(1, 2)),
+        discriminator=DiscriminatorConfig(widths=(4, 8), scales=(2, 2)),
+    )
+    nets = build_networks(cfg, seed=seed)
+    card = modelfile.ModelCard(
+        method="coin",
+        architecture=cfg,
+        input_size=32,
+        window=IntensityWindow(-200.0, 400.0),
+        threshold=threshold,
+    )
+    return modelfile.save_model(folder, card, nets.classifier, nets.encoder, nets.generator)
