@@ -171,3 +171,17 @@ def test_cli_prints_the_summary(one_case, tmp_path, capsys):
     meta = read_benchmark_json(tmp_path / "b")
     assert meta["lesions"]["alpha"] == -0.9 and meta["input_size"] == 32
     assert main(["data", "synth-lesions", "--data", str(root / "data"), "--out", str(tmp_path / "b")]) == 2
+
+
+def test_window_command_saves_the_host_window(one_case, tmp_path, capsys):
+    from coin_core.cli.main import main
+    from coin_core.data.window import IntensityWindow
+
+    root, _ = one_case
+    out = tmp_path / "w.json"
+    assert (
+        main(["data", "window", "--data", str(root / "data"), "--labels", "kidney", "--out", str(out)]) == 0
+    )
+    w = IntensityWindow.load_json(out)
+    assert json.loads(capsys.readouterr().out) == w.to_dict()
+    assert w.lo < 150 < w.hi  # phantom kidney: 150 HU with 15 HU noise

