@@ -1,0 +1,170 @@
+"""``coin train-classifier`` and ``coin train``: fit the classifier, then the COIN (or Singla*) GAN.
+
+Both show a progress bar with ETA on stderr; ``--events-jsonl`` also writes machine-readable
+events (one JSON object per line). Multi-GPU / multi-node: launch with torchrun, e.g.
+``torchrun --nproc-per-node 4 -m coin_core train --data BENCH --out RUN --config paper``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+EPILOG = """\
+examples:
+  coin train --data bench/kidney --out runs/coin --config small
+  coin train --data bench/kidney --out runs/coin --config small --resume      # after Ctrl-C or a crash
+  coin train --data bench/kidney --out runs/singla --config singla --classifier runs/coin/classifier
+  coin train --data bench/kidney --out runs/x --config my.yaml --dry-run      # print the resolved config
+  coin train-classifier --data bench/kidney --out runs/classifier
+  torchrun --nproc-per-node 2 -m coin_core train --data bench/kidney --out runs/ddp --config paper
+config files: a preset name (small, paper, singla) or a YAML file; a file may start with
+'base: small' and change a few keys.
+"""
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data", required=True, metavar="BENCH", help="prepared slice set (coin data synth-lesions)"
+    )
+    p.add_argument("--config", default="small", help="preset (small, paper, singla) or YAML file (small)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (auto)")
+    p.add_argument("--events-jsonl", metavar="PATH", help="also write progress events as JSON lines")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``train-classifier`` and ``train``."""
+    c = subparsers.add_parser(
+        "train-classifier",
+        help="train the slice classifier f (ResNet-18) on a prepared slice set",
+        description="Train the classifier (BCE, Adam, augmentation with air fill) and keep the "
+        "best-validation-AUC weights as a classifier folder (classifier.safetensors + classifier.json).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _common(c)
+    c.add_argument("--out", required=True, metavar="DIR", help="classifier folder to write")
+    c.set_defaults(func=_run_classifier)
+    t = subparsers.add_parser(
+        "train",
+        help="train a COIN model (classifier first unless --classifier), ending with RUN/model",
+        description="Train the counterfactual generator against a frozen classifier and write the "
+        "model folder RUN/model. Checkpoints go to RUN/checkpoints; Ctrl-C saves one and --resume "
+        "continues exactly.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _common(t)
+    t.add_argument("--out", required=True, metavar="RUN", help="run folder")
+    t.add_argument("--classifier", metavar="CLS", help="trained classifier folder (default: train one)")
+    t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in RUN")
+    t.set_defaults(func=_run_train)
+
+
+class _Bar:
+    """tqdm bar per stage; prints validation lines and checkpoint notes above it."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar = None
+        self.stage = None
+
+    def __call__(self, event) -> None:  # noqa: ANN001
+        from tqdm import tqdm
+
+        if event.stage in ("classifier", "gan") and event.total:
+            if self.stage != event.stage:
+                self.close()
+                self.stage = event.stage
+                desc = "classifier" if event.stage == "classifier" else "GAN"
+                if self.enabled:
+                    self.bar = tqdm(total=event.total, initial=max(event.done - 1, 0), desc=desc, unit="step",
+                                    file=sys.stderr, dynamic_ncols=True)  # fmt: skip
+            if self.bar is not None:
+                self.bar.n = event.done
+                keep = ("G/total", "D/total", "G/kl", "C/bce")
+                shown = {k[5:]: v for k, v in event.metrics.items() if k[5:] in keep and v is not None}
+                self.bar.set_postfix({k: f"{v:.3g}" for k, v in shown.items()}, refresh=False)
+                self.bar.update(0)
+        elif event.stage.endswith("validation") or (event.message and event.stage != "checkpoint"):
+            self._write(event.message)
+
+    def _write(self, text: str) -> None:
+        from tqdm import tqdm
+
+        if text:
+            tqdm.write(text, file=sys.stderr) if self.bar is not None else print(text, file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _load(args: argparse.Namespace):  # noqa: ANN202
+    from coin_core.config import load_config
+
+    cfg = load_config(args.config)
+    if args.dry_run:
+        import yaml
+
+        print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
+    return cfg
+
+
+def _setup(args: argparse.Namespace):  # noqa: ANN202
+    from coin_core.device import pick_device
+    from coin_core.train import ddp
+
+    info = ddp.init_from_env(pick_device(args.device))
+    bar = _Bar(enabled=info.is_main and not args.no_progress)
+    return info, bar
+
+
+def _run_classifier(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    if args.dry_run:
+        return 0
+    from coin_core.train import ddp
+    from coin_core.train.pipeline import load_bench
+
+    info, bar = _setup(args)
+    t0 = time.monotonic()
+    try:
+        from coin_core.data.window import IntensityWindow
+        from coin_core.train.classifier import fit_classifier
+
+        meta, train, val = load_bench(args.data, cfg.model.input_size)
+        window = IntensityWindow.from_dict(meta["window"]).to_dict()
+        res = fit_classifier(cfg, train, val, args.out, window=window, device=args.device, progress=bar,
+                             events_jsonl=args.events_jsonl)  # fmt: skip
+    finally:
+        bar.close()
+        ddp.shutdown(info)
+    if info.is_main:
+        auc = res.metrics.get("val/auc", float("nan"))
+        print(f"classifier: {res.folder} (best val AUC {auc:.4f}, {time.monotonic() - t0:.0f} s)")
+    return 0
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    if args.dry_run:
+        return 0
+    from coin_core.train import ddp
+    from coin_core.train.pipeline import train_model
+
+    info, bar = _setup(args)
+    t0 = time.monotonic()
+    try:
+        model_dir = train_model(args.data, args.out, cfg, classifier_dir=args.classifier, resume=args.resume,
+                                device=args.device, progress=bar, events_jsonl=args.events_jsonl)  # fmt: skip
+    finally:
+        bar.close()
+        ddp.shutdown(info)
+    if info.is_main:
+        print(f"model: {model_dir} ({time.monotonic() - t0:.0f} s)")
+    return 0

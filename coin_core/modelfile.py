@@ -1,0 +1,288 @@
+"""Model folders: the trained f, E and G as safetensors plus a JSON model card (docs/internals.md).
+
+::
+
+    MODEL/
+      model.json              the card (:class:`ModelCard`)
+      classifier.safetensors  f
+      encoder.safetensors     E
+      generator.safetensors   G
+
+No pickle is involved anywhere, so loading a downloaded model cannot run code. :func:`load_model`
+validates the card and checks that the weights fit the architecture it states; every problem is a
+:class:`CoinError` that says what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from coin_core import __version__
+from coin_core.data.window import IntensityWindow
+from coin_core.errors import CoinError
+from coin_core.fileutil import OutputSet
+from coin_core.models.config import NetworkConfig
+
+FORMAT_VERSION = 1
+CARD = "model.json"
+PARTS = ("classifier", "encoder", "generator")
+METHODS = ("coin", "singla")
+_REQUIRED = ("format_version", "method", "architecture", "input_size", "window", "threshold")
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a model folder says about itself.
+
+    Attributes:
+        method: "coin" (counterfactual towards normal, c = 0) or "singla" (c = bin(1 - p)).
+        architecture: the networks' configuration.
+        input_size: side of the square model input (= ``architecture.input_size``).
+        window: the intensity window the model was trained with.
+        threshold: default difference threshold in [0, 1] units (|x - x_cf| / 2 > threshold).
+        label_names: names of class 0 and class 1.
+        training_data: summary of the training set (source, slice counts, ...).
+        validation_metrics: numbers measured on the validation split.
+        software_version: the coin version that wrote the folder.
+        created: ISO time stamp (UTC).
+        format_version: version of this layout (1).
+    """
+
+    method: str
+    architecture: NetworkConfig
+    input_size: int
+    window: IntensityWindow
+    threshold: float = 0.25
+    label_names: tuple[str, str] = ("normal", "abnormal")
+    training_data: dict[str, Any] = field(default_factory=dict)
+    validation_metrics: dict[str, Any] = field(default_factory=dict)
+    software_version: str = __version__
+    created: str = ""
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form written to ``model.json``."""
+        return {
+            "format_version": self.format_version,
+            "method": self.method,
+            "architecture": self.architecture.to_dict(),
+            "input_size": self.input_size,
+            "window": self.window.to_dict(),
+            "threshold": self.threshold,
+            "label_names": list(self.label_names),
+            "training_data": self.training_data,
+            "validation_metrics": self.validation_metrics,
+            "software_version": self.software_version,
+            "created": self.created,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any, source: str = CARD) -> ModelCard:
+        """Validate and parse a card; problems raise :class:`CoinError` naming ``source`` and the field."""
+        if not isinstance(d, dict):
+            raise CoinError(f"{source}: expected a JSON object, got {type(d).__name__}.", _REEXPORT)
+        missing = [k for k in _REQUIRED if k not in d]
+        if missing:
+            raise CoinError(f"{source}: missing field(s) {missing}.", _REEXPORT)
+        version = d["format_version"]
+        if version != FORMAT_VERSION:
+            raise CoinError(
+                f"{source}: model format_version {version!r} is not supported (this coin {__version__} "
+                f"reads version {FORMAT_VERSION}).",
+                "update coin (pip install -U coin-slicer) or export the model again with this version.",
+            )
+        if d["method"] not in METHODS:
+            raise CoinError(f"{source}: method {d['method']!r} is unknown.", f"use one of {list(METHODS)}.")
+        arch = NetworkConfig.from_dict(d["architecture"], source=f"{source}: architecture")
+        size = d["input_size"]
+        if size != arch.input_size:
+            raise CoinError(
+                f"{source}: input_size {size!r} differs from architecture.input_size {arch.input_size}.",
+                _REEXPORT,
+            )
+        window = IntensityWindow.from_dict(d["window"], source=f"{source}: window")
+        threshold = d["threshold"]
+        if (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, (int, float))
+            or not 0.0 <= threshold <= 1.0
+        ):
+            raise CoinError(f"{source}: threshold must be a number in [0, 1], got {threshold!r}.", _REEXPORT)
+        names = d.get("label_names", ["normal", "abnormal"])
+        if not (isinstance(names, list) and len(names) == 2 and all(isinstance(n, str) for n in names)):
+            raise CoinError(f"{source}: label_names must be two strings, got {names!r}.", _REEXPORT)
+        return cls(
+            method=d["method"],
+            architecture=arch,
+            input_size=int(size),
+            window=window,
+            threshold=float(threshold),
+            label_names=(names[0], names[1]),
+            training_data=dict(d.get("training_data") or {}),
+            validation_metrics=dict(d.get("validation_metrics") or {}),
+            software_version=str(d.get("software_version", "")),
+            created=str(d.get("created", "")),
+            format_version=int(version),
+        )
+
+
+_REEXPORT = "the model folder is damaged or was edited by hand; copy or export it again."
+
+
+def save_model(
+    folder: str | os.PathLike[str], card: ModelCard, classifier: Any, encoder: Any, generator: Any
+) -> Path:
+    """Write a model folder (all four files appear together or not at all; existing files are replaced).
+
+    Args:
+        folder: the model folder.
+        card: its :class:`ModelCard` (``created`` is filled in when empty).
+        classifier, encoder, generator: the trained modules (DDP wrappers are unwrapped).
+
+    Returns:
+        The folder path.
+    """
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    if not card.created:
+        card = _replace(card, created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    modules = dict(zip(PARTS, (classifier, encoder, generator), strict=True))
+    targets = [folder / CARD] + [folder / f"{p}.safetensors" for p in PARTS]
+    with OutputSet(targets, overwrite=True) as out:
+        for name, module in modules.items():
+            module = getattr(module, "module", module)
+            sd = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+            save_file(sd, str(out.tmp(folder / f"{name}.safetensors")), metadata={"coin_part": name})
+        text = json.dumps(card.to_dict(), indent=2, default=float) + "\n"
+        out.tmp(folder / CARD).write_text(text, encoding="utf-8")
+    return folder
+
+
+def _replace(card: ModelCard, **changes: Any) -> ModelCard:
+    import dataclasses
+
+    return dataclasses.replace(card, **changes)
+
+
+def read_card(folder: str | os.PathLike[str]) -> ModelCard:
+    """Read and validate ``folder/model.json`` without loading weights."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CoinError(f"Model folder not found: {folder}", "pass the folder that holds model.json.")
+    path = folder / CARD
+    if not path.is_file():
+        raise CoinError(f"Not a model folder: {path} is missing.", "pass the folder that holds model.json.")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CoinError(f"{path} is not valid JSON: {err}", _REEXPORT) from None
+    return ModelCard.from_dict(data, source=str(path))
+
+
+def load_model(folder: str | os.PathLike[str], device: str = "auto") -> CoinModel:
+    """Load a model folder.
+
+    Args:
+        folder: the model folder.
+        device: "auto", "cpu", "cuda", ... (:func:`coin_core.device.pick_device`).
+
+    Returns:
+        A :class:`CoinModel` with its networks in eval mode.
+
+    Raises:
+        CoinError: missing folder or file, bad JSON, unknown format version, invalid card, or weights
+            that do not match the architecture in the card.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from coin_core.device import pick_device
+    from coin_core.models import build_networks
+
+    folder = Path(folder)
+    card = read_card(folder)
+    nets = build_networks(card.architecture, parts=PARTS)
+    for name in PARTS:
+        path = folder / f"{name}.safetensors"
+        if not path.is_file():
+            raise CoinError(f"Model folder {folder} lacks {path.name}.", _REEXPORT)
+        try:
+            state = load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as err:
+            raise CoinError(f"Cannot read {path}: {err}", _REEXPORT) from None
+        module = getattr(nets, name)
+        try:
+            module.load_state_dict(state, strict=True)
+        except RuntimeError as err:
+            first = str(err).strip().splitlines()
+            raise CoinError(
+                f"The weights in {path} do not match the architecture in {folder / CARD} "
+                f"({first[1].strip() if len(first) > 1 else first[0]}).",
+                "use the model.json that was saved with these weights, or export the model again.",
+            ) from None
+    dev = pick_device(device)
+    return CoinModel(card, nets.classifier.to(dev), nets.encoder.to(dev), nets.generator.to(dev))
+
+
+class CoinModel:
+    """A loaded model: probability and counterfactual of [B,1,S,S] slices in [-1, 1].
+
+    Attributes:
+        card: the :class:`ModelCard`.
+        classifier, encoder, generator: the networks, in eval mode.
+    """
+
+    def __init__(self, card: ModelCard, classifier: Any, encoder: Any, generator: Any) -> None:
+        self.card = card
+        self.classifier = classifier.eval()
+        self.encoder = encoder.eval()
+        self.generator = generator.eval()
+
+    @property
+    def device(self):  # -> torch.device
+        """The device the networks live on."""
+        return next(self.classifier.parameters()).device
+
+    def _check(self, x: Any) -> None:
+        s = self.card.input_size
+        c = self.card.architecture.in_channels
+        if x.ndim != 4 or x.shape[1] != c or tuple(x.shape[2:]) != (s, s):
+            raise CoinError(
+                f"Expected slices of shape [B, {c}, {s}, {s}], got {list(x.shape)}.",
+                "resize slices to the model's input_size (coin_core.data.slices.to_model).",
+            )
+
+    def probability(self, x: Any) -> Any:
+        """P(abnormal) per slice: x [B,1,S,S] in [-1, 1] -> [B] float32 on x's device."""
+        import torch
+
+        self._check(x)
+        with torch.no_grad():
+            logits = self.classifier(x.to(self.device, torch.float32)).float().flatten()
+        return torch.sigmoid(logits).to(x.device)
+
+    def counterfactual(self, x: Any) -> Any:
+        """The counterfactual slices [B,1,S,S] in [-1, 1] on x's device.
+
+        COIN conditions every slice on bin 0 ("normal"); Singla* on bin(1 - p).
+        """
+        import torch
+
+        from coin_core.train.phases import to_bin
+
+        self._check(x)
+        xd = x.to(self.device, torch.float32)
+        with torch.no_grad():
+            if self.card.method == "coin":
+                c = torch.zeros(xd.shape[0], dtype=torch.long, device=self.device)
+            else:
+                p = torch.sigmoid(self.classifier(xd).float().flatten())
+                c = to_bin(1.0 - p, self.card.architecture.generator.num_bins)
+            x_cf = self.generator(self.encoder(xd), c, xd)
+        return x_cf.float().to(x.device)

@@ -1,0 +1,154 @@
+"""Loss composition per training phase for COIN and Singla* (METHOD.md §6.1, §9, §11).
+
+The two phases are pure: they run the networks and return named terms, never calling
+``backward`` or an optimiser (the loop does). Each term is computed only when its weight is
+non-zero, and reported under a hierarchical name (``Loss/G/adv``, ``Loss/D/real``, ...).
+
+Conditions from the frozen classifier f (no grad): p = σ(f(x)), b = bin(p) and
+
+* COIN: c = 0 for every sample, KL target t = 1e-6 where p >= 0.5 else p;
+* Singla*: c = bin(1 - p), target t = 1 - p.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from coin_core import losses
+from coin_core.config import LossConfig
+
+INPAINT_TARGET = 1e-6
+
+
+class CounterfactualNet(nn.Module):
+    """E and G as one module (one DDP wrapper, one optimiser): x_cf = G(E(x), y; x)."""
+
+    def __init__(self, encoder: nn.Module, generator: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.generator = generator
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Counterfactuals of ``x`` [B,1,S,S] under condition bins ``y`` [B] (long)."""
+        return self.generator(self.encoder(x), y, x)
+
+
+@dataclass
+class Conditions:
+    """Per-sample conditioning: p (probability), b (its bin), c (desired bin), t (KL target)."""
+
+    p: torch.Tensor
+    b: torch.Tensor
+    c: torch.Tensor
+    t: torch.Tensor
+
+
+def to_bin(p: torch.Tensor, num_bins: int) -> torch.Tensor:
+    """Bin index of probabilities: min(floor(p * K), K - 1), as long."""
+    return torch.clamp((p * num_bins).floor().long(), 0, num_bins - 1)
+
+
+@torch.no_grad()
+def conditions(method: str, classifier: nn.Module, x: torch.Tensor, num_bins: int) -> Conditions:
+    """Run the frozen classifier on ``x`` and derive the conditions of ``method``."""
+    p = torch.sigmoid(classifier(x).float().flatten())
+    return conditions_from_p(method, p, num_bins)
+
+
+def conditions_from_p(method: str, p: torch.Tensor, num_bins: int) -> Conditions:
+    """The conditions of ``method`` ("coin" or "singla") for probabilities ``p`` [B]."""
+    b = to_bin(p, num_bins)
+    if method == "coin":
+        c = torch.zeros_like(b)
+        t = torch.where(p >= 0.5, torch.full_like(p, INPAINT_TARGET), p)
+    else:
+        c = to_bin(1.0 - p, num_bins)
+        t = 1.0 - p
+    return Conditions(p=p, b=b, c=c, t=t)
+
+
+def generator_phase(
+    method: str,
+    w: LossConfig,
+    cf: nn.Module,
+    classifier: nn.Module,
+    disc: nn.Module,
+    x: torch.Tensor,
+    cond: Conditions,
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """L_G for one batch.
+
+    Args:
+        method: "coin" or "singla".
+        w: the loss weights.
+        cf: the counterfactual net (x, y) -> x_cf (possibly DDP-wrapped).
+        classifier: frozen f (gradients flow through it to x_cf).
+        disc: D, called on the counterfactuals (its parameters should not require grad here).
+        x: the batch [B,1,S,S] in [-1, 1].
+        cond: from :func:`conditions`.
+
+    Returns:
+        (x_cf, weighted total, raw terms by name).
+    """
+    x_cf = cf(x, cond.c)
+    terms: dict[str, torch.Tensor] = {}
+    weights: dict[str, float] = {}
+    if w.lambda_adv:
+        terms["Loss/G/adv"] = losses.adversarial_generator(disc(x_cf, cond.c).float(), w.adv)
+        weights["Loss/G/adv"] = w.lambda_adv
+    if w.lambda_kl:
+        terms["Loss/G/kl"] = losses.kl_consistency(cond.t, classifier(x_cf).float().flatten())
+        weights["Loss/G/kl"] = w.lambda_kl
+    if w.lambda_rec:
+        terms["Loss/G/rec"] = _reconstruction(method, w, cf, x, x_cf, cond)
+        weights["Loss/G/rec"] = w.lambda_rec
+    if w.lambda_tv:
+        terms["Loss/G/tv"] = losses.tv_loss(x.float(), x_cf.float())
+        weights["Loss/G/tv"] = w.lambda_tv
+    if w.lambda_minc:
+        terms["Loss/G/minc"] = losses.l1(x.float(), x_cf.float())
+        weights["Loss/G/minc"] = w.lambda_minc
+    total = sum((weights[k] * v for k, v in terms.items()), torch.zeros((), device=x.device))
+    terms["Loss/G/total"] = total
+    return x_cf, total, terms
+
+
+def _reconstruction(
+    method: str, w: LossConfig, cf: nn.Module, x: torch.Tensor, x_cf: torch.Tensor, cond: Conditions
+) -> torch.Tensor:
+    if method == "coin":
+        x_cycle = cf(x_cf, cond.c).float() if w.cyclic else None
+        return losses.coin_reconstruction(x.float(), x_cf.float(), x_cycle)
+    x_self = cf(x, cond.b).float()
+    x_cycle = cf(x_cf, cond.b).float()
+    return losses.self_reconstruction(x.float(), x_self, x_cycle)
+
+
+def discriminator_phase(
+    kind: str, disc: nn.Module, x: torch.Tensor, x_cf: torch.Tensor, cond: Conditions
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """L_D = adv(D(x, b), real) + adv(D(sg(x_cf), c), fake) in one D pass over [x; x_cf].
+
+    Returns:
+        (total, terms): ``Loss/D/total`` plus the real and fake parts ``Loss/D/real``,
+        ``Loss/D/fake`` (for bce and mse each part is halved in the total, as in the paper).
+    """
+    n = x.shape[0]
+    logits = disc(torch.cat([x, x_cf.detach()]), torch.cat([cond.b, cond.c])).float()
+    real, fake = logits[:n], logits[n:]
+    total = losses.adversarial_discriminator(real, fake, kind)
+    with torch.no_grad():
+        terms = {"Loss/D/real": _part(kind, real, True), "Loss/D/fake": _part(kind, fake, False)}
+    terms["Loss/D/total"] = total
+    return total, terms
+
+
+def _part(kind: str, logits: torch.Tensor, real: bool) -> torch.Tensor:
+    if kind == "bce":
+        return torch.nn.functional.softplus(-logits if real else logits).mean()
+    if kind == "mse":
+        return ((logits - 1.0) ** 2).mean() if real else (logits**2).mean()
+    return torch.relu(1.0 - logits).mean() if real else torch.relu(1.0 + logits).mean()

@@ -1,0 +1,141 @@
+"""A whole training run on a prepared slice set: classifier (unless given), GAN, model folder.
+
+Run folder::
+
+    RUN/config.yaml      the resolved config (written at the start; --resume checks against it)
+    RUN/classifier/      the classifier folder (when trained here)
+    RUN/checkpoints/     GAN checkpoints (step-XXXXXXXX/)
+    RUN/model/           the final model folder (coin_core.modelfile)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from coin_core.config import TrainConfig, load_config
+from coin_core.errors import CoinError
+from coin_core.fileutil import atomic_path
+from coin_core.progress import ProgressCallback, StopCallback
+
+
+def load_bench(bench: str | os.PathLike[str], size: int) -> tuple[dict[str, Any], Any, Any]:
+    """(benchmark.json, train arrays, val arrays) at ``size`` x ``size``."""
+    from coin_core.data.benchmark import load_split, read_benchmark_json
+
+    meta = read_benchmark_json(bench)
+    return meta, load_split(bench, "train", size), load_split(bench, "val", size)
+
+
+def data_summary(bench: str | os.PathLike[str], meta: dict[str, Any], train: Any, val: Any) -> dict[str, Any]:
+    """The training-data summary stored in the model card."""
+    return {
+        "source": str(Path(bench).resolve()),
+        "format": meta.get("format"),
+        "host": meta.get("host"),
+        "stored_input_size": meta.get("input_size"),
+        "cases": len(meta.get("cases", [])),
+        "train_slices": len(train),
+        "train_abnormal": int(train.label.sum()),
+        "val_slices": len(val),
+        "val_abnormal": int(val.label.sum()),
+        "single_patient": meta.get("single_patient"),
+        "seed": meta.get("seed"),
+    }
+
+
+def write_run_config(run_dir: Path, cfg: TrainConfig, resume: bool) -> None:
+    """Write RUN/config.yaml; on resume check the stored one is compatible."""
+    import yaml
+
+    from coin_core.train.gan import check_compatible
+
+    path = run_dir / "config.yaml"
+    if resume and path.is_file():
+        stored = load_config(path)
+        check_compatible(cfg.to_dict(), stored.to_dict(), path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), encoding="utf-8")
+
+
+def train_model(
+    bench: str | os.PathLike[str],
+    run_dir: str | os.PathLike[str],
+    cfg: TrainConfig,
+    *,
+    classifier_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    device: str = "auto",
+    progress: ProgressCallback | None = None,
+    should_stop: StopCallback | None = None,
+    events_jsonl: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Train a complete model on ``bench`` and write ``run_dir/model``.
+
+    Args:
+        bench: a prepared slice set folder (``coin data synth-lesions``).
+        run_dir: the run folder (created).
+        cfg: the training config.
+        classifier_dir: a trained classifier folder; None trains one into ``run_dir/classifier``
+            (or reuses it there on ``resume``).
+        resume: continue an interrupted run from its newest checkpoint.
+        device, progress, should_stop, events_jsonl: see :func:`coin_core.train.gan.fit_gan`.
+
+    Returns:
+        The model folder ``run_dir/model``.
+    """
+    from coin_core.data.window import IntensityWindow
+    from coin_core.modelfile import ModelCard, save_model
+    from coin_core.train import ddp
+    from coin_core.train.classifier import fit_classifier, load_classifier
+    from coin_core.train.events import finite_or_none
+    from coin_core.train.gan import fit_gan
+
+    run = Path(run_dir)
+    info = ddp.current()
+    meta, train, val = load_bench(bench, cfg.model.input_size)
+    window = IntensityWindow.from_dict(meta["window"], source=f"{bench}/benchmark.json: window")
+    if info.is_main:
+        run.mkdir(parents=True, exist_ok=True)
+        write_run_config(run, cfg, resume)
+    common = {
+        "device": device,
+        "progress": progress,
+        "should_stop": should_stop,
+        "events_jsonl": events_jsonl,
+    }
+    cls_dir = Path(classifier_dir) if classifier_dir else run / "classifier"
+    if classifier_dir is not None or (resume and (cls_dir / "classifier.json").is_file()):
+        classifier, card = load_classifier(cls_dir, cfg.model, device=device)
+        cls_metrics = card.get("metrics", {})
+        _check_window(card, window.to_dict(), cls_dir)
+    else:
+        res = fit_classifier(cfg, train, val, cls_dir, window=window.to_dict(), **common)
+        classifier, cls_metrics = res.classifier, res.metrics
+    result = fit_gan(cfg, train, val, classifier, run, resume=resume, **common)
+    model_dir = run / "model"
+    if info.is_main:
+        card = ModelCard(
+            method=cfg.method,
+            architecture=cfg.model,
+            input_size=cfg.model.input_size,
+            window=window,
+            training_data=data_summary(bench, meta, train, val),
+            validation_metrics=finite_or_none(
+                {"classifier": cls_metrics, "gan": result.metrics, "gan_steps": result.step}
+            ),
+        )
+        save_model(model_dir, card, classifier, result.encoder, result.generator)
+    ddp.barrier(info)
+    return model_dir
+
+
+def _check_window(card: dict[str, Any], window: dict[str, float], folder: Path) -> None:
+    stored = card.get("window")
+    if stored and any(abs(float(stored[k]) - float(window[k])) > 1e-6 for k in ("lo", "hi")):
+        raise CoinError(
+            f"The classifier in {folder} was trained with intensity window {stored}, "
+            f"but the slice set uses {window}.",
+            "train the classifier on this slice set (leave out --classifier).",
+        )
