@@ -18,6 +18,19 @@ from pathlib import Path
 from coin_core.errors import CoinError
 
 
+def _umask_mode() -> int:
+    """The mode a plain ``open(..., "w")`` would give (mkstemp files are 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _publish(tmp: Path, target: Path) -> None:
+    if tmp.is_file():
+        os.chmod(tmp, _umask_mode())
+    os.replace(tmp, target)
+
+
 def _tmp_name(target: Path) -> Path:
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     os.close(fd)
@@ -36,7 +49,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = _tmp_name(target)
     try:
         yield tmp
-        os.replace(tmp, target)
+        _publish(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -75,7 +88,7 @@ class OutputSet:
         try:
             if exc_type is None:
                 for target, tmp in self._tmp.items():
-                    os.replace(tmp, target)
+                    _publish(tmp, target)
         finally:
             for tmp in self._tmp.values():
                 if tmp.exists():
