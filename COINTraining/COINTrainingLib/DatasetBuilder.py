@@ -1,0 +1,127 @@
+"""Build a training dataset (nnU-Net raw layout) from volumes and segmentations in the scene.
+
+Layout written (the one ``coin data`` reads, docs/internals.md and ARCHITECTURE.md)::
+
+    DATASET/imagesTr/caseNNN_0000.nii.gz   the CT, geometry kept
+    DATASET/labelsTr/caseNNN.nii.gz        segment i -> label value i + 1 (when a segmentation is given)
+    DATASET/dataset.json                   labels by segment name, "slicer_cases": case id -> node name
+    DATASET/slice_labels.csv               image-level labels (case, slice, label), when a table is given
+
+The scene is left as it was: the temporary labelmap nodes used for exporting are removed again.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+from COINSegmentationLib.NodeIO import arrayFromNode, checkSameGeometry, volumeFromNode
+from COINSegmentationLib.SceneHelpers import removeNodesNotIn
+from COINSegmentationLib.SegmentationLogic import ensureCoinCoreImportable
+
+SLICE_LABELS_FILE = "slice_labels.csv"
+
+
+def segmentationToLabelArray(scene, segmentationNode, referenceVolume) -> tuple[np.ndarray, list[str]]:
+    """All segments as one label array on ``referenceVolume``'s grid (segment i -> i + 1), and their names."""
+    import slicer
+    import vtk
+
+    segmentation = segmentationNode.GetSegmentation()
+    names, labels = [], None
+    before = {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
+    try:
+        for index in range(segmentation.GetNumberOfSegments()):
+            segmentId = segmentation.GetNthSegmentID(index)
+            ids = vtk.vtkStringArray()
+            ids.InsertNextValue(segmentId)
+            labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "__coin_export__")
+            logic = slicer.vtkSlicerSegmentationsModuleLogic
+            if not logic.ExportSegmentsToLabelmapNode(segmentationNode, ids, labelmap, referenceVolume):
+                raise RuntimeError(
+                    f"Could not export segment '{segmentation.GetSegment(segmentId).GetName()}' of "
+                    f"'{segmentationNode.GetName()}' onto '{referenceVolume.GetName()}'."
+                )
+            mask = arrayFromNode(labelmap) > 0
+            labels = np.zeros(mask.shape, np.uint8) if labels is None else labels
+            labels[mask] = index + 1
+            names.append(segmentation.GetSegment(segmentId).GetName())
+    finally:
+        removeNodesNotIn(scene, before)
+    if labels is None:
+        raise ValueError(
+            f"The segmentation '{segmentationNode.GetName()}' has no segments; add the lesion first."
+        )
+    return labels, names
+
+
+def _labelVolume(scene, labelNode, volumeNode, image):
+    if labelNode is None:
+        return None, []
+    if labelNode.IsA("vtkMRMLSegmentationNode"):
+        array, names = segmentationToLabelArray(scene, labelNode, volumeNode)
+    elif labelNode.IsA("vtkMRMLLabelMapVolumeNode"):
+        checkSameGeometry(labelNode, volumeNode, f"label map '{labelNode.GetName()}'")
+        array = arrayFromNode(labelNode).astype(np.int16)
+        names = [f"label_{value}" for value in np.unique(array) if value > 0]
+    else:
+        raise ValueError(f"'{labelNode.GetName()}' is neither a segmentation nor a label map.")
+    return image.with_array(array), names
+
+
+def buildDatasetFromScene(scene, cases: list[tuple], outputFolder: str | Path, sliceLabelTable=None) -> Path:
+    """Write ``cases`` ((volume node, segmentation / label map node or None) pairs) as a dataset.
+
+    Raises:
+        ValueError: no cases, a non-empty output folder, or a table that names an unknown volume.
+    """
+    ensureCoinCoreImportable()
+    from coin_core.data.nnunet import write_dataset_json, write_nnunet_case
+
+    root = Path(outputFolder).expanduser()
+    if not cases:
+        raise ValueError("Add at least one volume to build a dataset from.")
+    if root.exists() and any(root.iterdir()):
+        raise ValueError(f"The dataset folder {root} is not empty; choose a new folder.")
+    caseIds: dict[str, str] = {}
+    labelNames: list[str] = []
+    for index, (volumeNode, labelNode) in enumerate(cases):
+        caseId = f"case{index:03d}"
+        image = volumeFromNode(volumeNode)
+        label, names = _labelVolume(scene, labelNode, volumeNode, image)
+        write_nnunet_case(root, caseId, image, label)
+        caseIds[caseId] = volumeNode.GetName()
+        labelNames = labelNames or names
+    labels = {name: value + 1 for value, name in enumerate(labelNames)}
+    write_dataset_json(root, labels, extra={"slicer_cases": caseIds})
+    if sliceLabelTable is not None:
+        writeSliceLabels(
+            sliceLabelTable, {name: cid for cid, name in caseIds.items()}, root / SLICE_LABELS_FILE
+        )
+    return root
+
+
+def writeSliceLabels(tableNode, caseIdByVolumeName: dict[str, str], path: Path) -> Path:
+    """Write a table node with columns case (volume name), slice, label as the CSV coin_core reads."""
+    table = tableNode.GetTable()
+    columns = {table.GetColumnName(c).strip().lower(): c for c in range(table.GetNumberOfColumns())}
+    missing = [name for name in ("case", "slice", "label") if name not in columns]
+    if missing:
+        raise ValueError(
+            f"The table '{tableNode.GetName()}' lacks the column(s) {missing}; it needs case, slice, label."
+        )
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["case", "slice", "label"])
+        for row in range(table.GetNumberOfRows()):
+            volumeName = str(table.GetValue(row, columns["case"]).ToString()).strip()
+            if volumeName not in caseIdByVolumeName:
+                raise ValueError(
+                    f"Row {row + 1} of '{tableNode.GetName()}' names the volume '{volumeName}', which is not "
+                    f"in the dataset ({', '.join(caseIdByVolumeName)})."
+                )
+            slice_ = table.GetValue(row, columns["slice"]).ToString()
+            label = table.GetValue(row, columns["label"]).ToString()
+            writer.writerow([caseIdByVolumeName[volumeName], slice_, label])
+    return path
