@@ -100,9 +100,9 @@ def test_progress_reports_each_batch_with_an_eta(phantom, tiny_model):
     events = []
     segment_volume(image, tiny_model, screening=None, batch_size=5, progress=events.append)
     seg = [e for e in events if e.stage == "segment"]
-    assert [e.done for e in seg] == [5, 10, 12]
+    assert [e.done for e in seg] == [0, 5, 10, 12]
     assert all(e.total == 12 for e in seg)
-    assert seg[0].metrics["eta_s"] is not None and seg[-1].metrics["eta_s"] == 0
+    assert seg[1].metrics["eta_s"] is not None and seg[-1].metrics["eta_s"] == 0
 
 
 def test_cancel_stops_within_one_batch(phantom, tiny_model):
@@ -115,9 +115,9 @@ def test_cancel_stops_within_one_batch(phantom, tiny_model):
             screening=None,
             batch_size=2,
             progress=events.append,
-            should_stop=lambda: len(events) >= 1,
+            should_stop=lambda: any(e.done > 0 for e in events),
         )
-    assert [e.done for e in events] == [2]
+    assert [e.done for e in events] == [0, 2]  # the start event, then one batch
 
 
 @pytest.mark.parametrize(

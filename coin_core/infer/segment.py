@@ -151,7 +151,8 @@ def segment_volume(
         device: "auto" keeps the model where it is; a name ("cpu", "cuda", ...) moves it there.
         precision: "auto", "fp32", "bf16" or "fp16" (:mod:`coin_core.infer.precision`).
         preview_slices: how many of the most abnormal slices to keep for the overview picture.
-        progress: receives a ``"segment"`` event per batch (with ``eta_s``) and a ``"postprocess"`` one.
+        progress: receives a ``"segment"`` event before the first batch and after each batch (with
+            ``eta_s`` and ``slices_per_s``), then ``"postprocess"`` events.
         should_stop: checked before every batch; True raises :class:`CoinCancelled`.
 
     Returns:
@@ -190,6 +191,7 @@ def segment_volume(
     made = np.zeros(n_slices, dtype=bool)
     cf_canon = np.array(hu, copy=True)  # the input where no change is made
     diff_canon = np.zeros(hu.shape, dtype=np.float32)
+    report(progress, ProgressEvent("segment", 0, n_slices, f"slices 0/{n_slices}", {"eta_s": None}))
     eta = EtaEstimator(n_slices)
     start = time.monotonic()
     with torch.inference_mode():

