@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import pytest
 import torch
@@ -116,3 +117,26 @@ def test_same_seed_gives_the_same_weights_and_leaves_the_global_rng_alone():
         sa, sb, sc = (getattr(n, part).state_dict() for n in (a, b, c))
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
         assert any(not torch.equal(sa[k], sc[k]) for k in sa if sa[k].is_floating_point())
+
+
+def test_unknown_network_part_is_an_error():
+    with pytest.raises(CoinError, match="critic"):
+        build_networks(network_preset("small"), parts=("critic",))
+
+
+def xavier_bound(weight: torch.Tensor, gain: float) -> float:
+    fan_in, fan_out = weight.shape[1] * weight[0, 0].numel(), weight.shape[0] * weight[0, 0].numel()
+    return gain * math.sqrt(6.0 / (fan_in + fan_out))
+
+
+def test_initialisation_follows_method_5():
+    nets = build_networks(network_preset("small"), seed=0)
+    block = nets.encoder.blocks[2]
+    w3 = block.conv1.weight
+    assert 0.9 * xavier_bound(w3, math.sqrt(2)) < w3.abs().max() <= xavier_bound(w3, math.sqrt(2))
+    w1 = block.shortcut.parametrizations.weight.original  # the raw weight under spectral norm
+    assert 0.9 * xavier_bound(w1, 1.0) < w1.abs().max() <= xavier_bound(w1, 1.0)
+    emb = nets.generator.blocks[1].cbn1.embed.weight.detach()
+    c = emb.shape[1] // 2
+    assert abs(float(emb[:, :c].mean()) - 1.0) < 0.01 and 0.01 < float(emb[:, :c].std()) < 0.03
+    assert torch.count_nonzero(emb[:, c:]) == 0

@@ -110,3 +110,13 @@ def test_gradients_reach_the_input_through_a_frozen_classifier():
     x = image(2, 128).requires_grad_(True)
     f(x).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_a_forward_hook_on_layer4_sees_the_cam_activations():
+    f = build_networks(small_at(128), seed=0, parts=("classifier",)).classifier.eval()
+    seen = []
+    handle = f.layer4.register_forward_hook(lambda _m, _i, out: seen.append(out.shape))
+    with torch.no_grad():
+        f(image(2, 128))
+    handle.remove()
+    assert seen == [torch.Size([2, 8 * f.base_width, 4, 4])]
