@@ -215,8 +215,10 @@ def _paper() -> NetworkConfig:
 
 
 def _small() -> NetworkConfig:
-    # 128² input and 8..128 channels: a COIN G step (E+G twice, D, f, backward) costs ~0.3 s and a
-    # D step ~0.1 s at batch 16 on 2 CPU threads, channels_last (benchmarks/models_step_time.py).
+    # 128² input and 8..128 channels: a COIN G step (E+G twice, D, f, backward, Adam) took 0.28 s
+    # and a D step 0.11 s at batch 16, 2 threads, channels_last, on this project's shared 2-core
+    # CPU container (`.venv/bin/python benchmarks/models_step_time.py`, fastest of 3). Widths
+    # [16, ..., 256] took 0.69 s + 0.51 s under the same (noisy) load.
     return NetworkConfig(
         input_size=128,
         classifier=ClassifierConfig(base_width=16),
