@@ -1,0 +1,180 @@
+"""The COINTraining panel: pick data, Start / Stop, live curves in the plot view (desktop Slicer only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import qt
+import slicer
+import vtk
+from COINSegmentationLib.Dependencies import ensurePythonPackages, ensureTorch
+from COINSegmentationLib.SegmentationLogic import State
+from COINSegmentationLib.Widget import stateLabel
+from slicer.i18n import tr as _
+from slicer.util import VTKObservationMixin
+
+from .DatasetBuilder import buildDatasetFromScene
+from .TrainingLogic import TrainingLogic, TrainingParameters, canResume, loadRunParameters
+
+SOURCE_FOLDER, SOURCE_SEGMENTATIONS, SOURCE_TABLE = 0, 1, 2
+
+
+def pairedSegmentation(scene, volumeNode):
+    """The segmentation whose reference geometry is ``volumeNode`` (the last one added), or None."""
+    found = None
+    for index in range(scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode")):
+        segmentation = scene.GetNthNodeByClass(index, "vtkMRMLSegmentationNode")
+        role = segmentation.GetReferenceImageGeometryReferenceRole()
+        if segmentation.GetNodeReference(role) is volumeNode:
+            found = segmentation
+    return found
+
+
+class TrainingWidget(VTKObservationMixin):
+    """Controller of the training panel; ``logic`` can be any object with TrainingLogic's interface."""
+
+    def __init__(self, ui, logic: TrainingLogic | None = None, doShowInfoWindows: bool = True) -> None:
+        VTKObservationMixin.__init__(self)
+        self.ui = ui
+        self.logic = logic or TrainingLogic(slicer.mrmlScene)
+        self.doShowInfoWindows = doShowInfoWindows
+        self._parameterNode = None
+        self._guiObservation = None
+        self._timer = qt.QTimer()
+        self._timer.setInterval(500)
+        self._timer.timeout.connect(self._poll)
+        self.logic.progressInfo.connect(self.onProgress)
+        self.logic.stateChanged.connect(self.onStateChanged)
+        self.logic.errorOccurred.connect(self.onError)
+        self.logic.finished.connect(self.onFinished)
+        self.ui.startButton.clicked.connect(self.onStartClicked)
+        self.ui.dataSourceComboBox.currentIndexChanged.connect(self._updateSourceWidgets)
+        self.ui.runFolderPathLineEdit.currentPathChanged.connect(self.onRunFolderChanged)
+        self._updateSourceWidgets()
+        self.onStateChanged(State.Idle)
+
+    def cleanup(self) -> None:
+        """Called when the module is closed: a running training keeps going only while Slicer runs."""
+        self._timer.stop()
+        self.logic.stop()
+        self.setParameterNode(None)
+
+    def setParameterNode(self, parameterNode) -> None:
+        if self._parameterNode is not None:
+            self._parameterNode.disconnectGui(self._guiObservation)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateStartButton)
+        self._parameterNode = parameterNode
+        if parameterNode is not None:
+            self._guiObservation = parameterNode.connectGui(self.ui)
+            self.addObserver(parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateStartButton)
+        self._updateStartButton()
+
+    def _updateSourceWidgets(self, index=None) -> None:
+        source = self.ui.dataSourceComboBox.currentIndex
+        self.ui.dataFolderPathLineEdit.visible = self.ui.dataFolderLabel.visible = source == SOURCE_FOLDER
+        self.ui.volumesCheckableComboBox.visible = self.ui.volumesLabel.visible = source != SOURCE_FOLDER
+        self.ui.sliceLabelTableSelector.visible = self.ui.sliceLabelTableLabel.visible = (
+            source == SOURCE_TABLE
+        )
+        self._updateStartButton()
+
+    def onRunFolderChanged(self, path: str) -> None:
+        if path and canResume(path) and not self.logic.isRunning():
+            previous = loadRunParameters(path)
+            self._parameterNode.dataFolder = Path(previous.dataFolder)
+            self._parameterNode.preset = previous.preset
+            self._parameterNode.host = previous.host
+            self.ui.dataSourceComboBox.currentIndex = SOURCE_FOLDER
+            self.ui.statusLabel.text = _("An earlier run is in this folder: Start resumes it.")
+        self._updateStartButton()
+
+    def _updateStartButton(self, caller=None, event=None) -> None:
+        if self.logic.isRunning():
+            return
+        node, reason = self._parameterNode, ""
+        if node is None or not str(node.runFolder) or str(node.runFolder) == ".":
+            reason = _("Choose an output folder.")
+        elif self.ui.dataSourceComboBox.currentIndex == SOURCE_FOLDER and str(node.dataFolder) in ("", "."):
+            reason = _("Choose a dataset folder.")
+        elif (
+            self.ui.dataSourceComboBox.currentIndex != SOURCE_FOLDER
+            and not self.ui.volumesCheckableComboBox.checkedNodes()
+        ):
+            reason = _("Check the volumes to train on.")
+        self.ui.startButton.enabled = not reason
+        self.ui.startButton.toolTip = reason
+
+    def _dataFolder(self) -> str:
+        node, source = self._parameterNode, self.ui.dataSourceComboBox.currentIndex
+        if source == SOURCE_FOLDER:
+            return str(node.dataFolder)
+        folder = Path(node.runFolder) / "dataset"
+        if not (folder / "dataset.json").is_file():
+            volumes = self.ui.volumesCheckableComboBox.checkedNodes()
+            cases = [(v, pairedSegmentation(slicer.mrmlScene, v) if source == SOURCE_SEGMENTATIONS else None)
+                     for v in volumes]  # fmt: skip
+            table = node.sliceLabelTable if source == SOURCE_TABLE else None
+            buildDatasetFromScene(slicer.mrmlScene, cases, folder, sliceLabelTable=table)
+        return str(folder)
+
+    def onStartClicked(self) -> None:
+        if self.logic.isRunning():
+            self.logic.stop()
+            return
+        node = self._parameterNode
+        try:
+            with slicer.util.WaitCursor():
+                ensureTorch(askConfirmation=True)
+                if not ensurePythonPackages(slicer.util.confirmOkCancelDisplay):
+                    return
+                params = TrainingParameters(
+                    self._dataFolder(), str(node.runFolder), node.preset, node.host, node.device
+                )
+            self.logic.start(params)
+        except Exception as err:  # shown to the user; nothing was started
+            self._reportError(_("Failed to start training: {error}").format(error=err))
+            return
+        slicer.modules.plots.logic().ShowChartInLayout(self.logic.plot.lossChart)
+        self._timer.start()
+
+    def _poll(self) -> None:
+        if not self.logic.processEvents():
+            self._timer.stop()
+
+    def onProgress(self, event: dict) -> None:
+        total, done = event.get("total"), int(event.get("done") or 0)
+        self.ui.progressBar.setMaximum(int(total) if total else 0)
+        self.ui.progressBar.setValue(done)
+        self.ui.statusLabel.text = f"{event.get('stage', '')}: {event.get('message', '')}"
+        summary = self.logic.summary()
+        if summary:
+            self.ui.metricsLabel.text = _("Validation: ") + ", ".join(
+                f"{key} {value:.3g}" for key, value in summary.items() if isinstance(value, float)
+            )
+
+    def onStateChanged(self, state: State) -> None:
+        running = state in (State.Starting, State.Running)
+        self.ui.startButton.text = _("Stop") if running else _("Start training")
+        self.ui.startButton.enabled = running or state in (State.Idle, State.Failed)
+        self.ui.statusLabel.text = stateLabel(state)
+        if state in (State.Idle, State.Failed):
+            self._updateStartButton()
+
+    def onError(self, message: str) -> None:
+        self._reportError(_("Training failed:\n\n{message}").format(message=message))
+
+    def onFinished(self, outcome) -> None:
+        self._timer.stop()
+        if outcome.stopped:
+            self.ui.statusLabel.text = _("Stopped. Start again with the same output folder to resume.")
+        elif outcome.succeeded:
+            self.ui.statusLabel.text = _(
+                "Done. The model '{name}' is now listed in COIN Segmentation."
+            ).format(name=Path(outcome.registeredModel or outcome.modelFolder).name)
+            if outcome.errorMessage:
+                self._reportError(outcome.errorMessage)
+
+    def _reportError(self, message: str) -> None:
+        self.ui.statusLabel.text = message.splitlines()[0]
+        if self.doShowInfoWindows:
+            slicer.util.errorDisplay(message)
