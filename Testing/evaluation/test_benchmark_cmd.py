@@ -9,6 +9,17 @@ import pytest
 from coin_core.cli.benchmark_cmd import Stage, call_coin, plan, run_stages
 from coin_core.cli.main import build_parser
 
+TINY = """base: {base}
+model:
+  preset: small
+  input_size: 32
+  classifier: {{base_width: 4}}
+  encoder: {{widths: [4, 8, 8]}}
+  generator: {{skips: [1, 2], fusion: {fusion}}}
+  discriminator: {{widths: [4, 8], scales: [2, 2]}}
+gan: {{batch_size: 4, epochs: 1, max_steps: 4, checkpoint_every: 2, log_every: 1, val_max_batches: 1}}
+classifier: {{batch_size: 4, epochs: 1, steps_per_epoch: 2, val_max_batches: 1}}
+"""
 SYNTH = "--lesion-size 6 --p 1 --min-host-pixels 8 --draws-train {train} --draws-val 1 --draws-test 1"
 
 
@@ -81,16 +92,29 @@ def test_the_bench_stage_runs_for_real_on_a_phantom_dataset_and_is_skipped_next_
     assert "bench: done already" in capsys.readouterr().err
 
 
-@pytest.mark.slow
 def test_the_whole_benchmark_runs_with_the_tiniest_settings(tmp_path):
     pytest.importorskip("coin_core.cli.train_cmd", reason="coin train not written yet")
     pytest.importorskip("coin_core.modelfile", reason="coin_core.modelfile not written yet")
     from coin_core.data.phantom import write_phantom_dataset
 
     write_phantom_dataset(tmp_path / "raw", n_cases=3, shape=(12, 64, 64))
+    for name, base, fusion in (("coin", "small", "clamp_add"), ("singla", "singla", "tanh")):
+        (tmp_path / f"{name}.yaml").write_text(TINY.format(base=base, fusion=fusion))
     argv = ["benchmark", "--out", str(tmp_path / "b"), "--data", str(tmp_path / "raw"), "--size", "32",
-            "--synth-args", SYNTH.format(train=2), "--rise-masks", "20", "--device", "cpu"]  # fmt: skip
+            "--synth-args", SYNTH.format(train=4), "--rise-masks", "16", "--max-val-slices", "4",
+            "--coin-config", str(tmp_path / "coin.yaml"), "--singla-config", str(tmp_path / "singla.yaml"),
+            "--classifier-args=--no-progress", "--train-args=--no-progress", "--device", "cpu"]  # fmt: skip
     args = build_parser().parse_args(argv)
     assert args.func(args) == 0
-    data = json.loads((tmp_path / "b" / "results" / "results.json").read_text())
-    assert set(data["methods"]) == {"coin", "singla", "rise", "scorecam", "layercam", "gradcam"}
+    out = tmp_path / "b"
+    data = json.loads((out / "results" / "results.json").read_text())
+    assert list(data["methods"]) == ["coin", "singla", "rise", "scorecam", "layercam", "gradcam"]
+    assert data["singla_model"] == str(out / "singla" / "model")
+    report = (out / "benchmark.md").read_text()
+    assert "| COIN |" in report and "| singla |" in report
+    # a second run finds every stage done and only rewrites the report
+    state = json.loads((out / "benchmark_state.json").read_text())
+    assert args.func(args) == 0
+    again = json.loads((out / "benchmark_state.json").read_text())
+    assert all(s["skipped_last_run"] for s in again["stages"].values())
+    assert again["stages"]["coin"]["seconds"] == state["stages"]["coin"]["seconds"]

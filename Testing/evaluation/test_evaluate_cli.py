@@ -28,7 +28,7 @@ def phantom_bench(tmp_path_factory):  # noqa: ANN001, ANN201
     return root / "bench"
 
 
-def _model_folder(path, seed: int):  # noqa: ANN001, ANN202
+def _model_folder(path, seed: int, method: str = "coin"):  # noqa: ANN001, ANN202
     modelfile = pytest.importorskip("coin_core.modelfile", reason="coin_core.modelfile not written yet")
     if not hasattr(modelfile, "save_model"):
         pytest.skip("coin_core.modelfile.save_model not written yet")
@@ -49,19 +49,21 @@ def _model_folder(path, seed: int):  # noqa: ANN001, ANN202
         generator=GeneratorConfig(skips=(1, 2)),
         discriminator=DiscriminatorConfig(widths=(4, 8), scales=(2, 2)),
     )
-    modelfile.save_model(
-        path, build_networks(cfg, seed=seed), cfg, window=IntensityWindow(-200.0, 400.0), threshold=0.25
-    )
+    nets = build_networks(cfg, seed=seed)
+    window = IntensityWindow(-200.0, 400.0)
+    card = modelfile.ModelCard(method=method, architecture=cfg, input_size=32, window=window)
+    modelfile.save_model(path, card, nets.classifier, nets.encoder, nets.generator)
     return path
 
 
 def test_coin_evaluate_writes_results_json_and_markdown_for_all_methods(phantom_bench, tmp_path, capsys):
     coin = _model_folder(tmp_path / "coin", seed=0)
-    singla = _model_folder(tmp_path / "singla", seed=1)
+    singla = _model_folder(tmp_path / "singla", seed=1, method="singla")
     out = tmp_path / "results"
     argv = ["evaluate", "--model", str(coin), "--data", str(phantom_bench), "--split", "test",
             "--methods", "coin,singla,rise,scorecam,layercam,gradcam", "--singla-model", str(singla),
-            "--rise-masks", "50", "--device", "cpu", "--out", str(out), "--progress", "none"]  # fmt: skip
+            "--rise-masks", "16", "--max-val-slices", "4", "--device", "cpu", "--out", str(out),
+            "--progress", "none"]  # fmt: skip
     assert main(argv) == 0
     printed = capsys.readouterr().out
     data = json.loads((out / "results.json").read_text())

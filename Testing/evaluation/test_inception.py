@@ -29,11 +29,11 @@ def test_weights_round_trip_through_safetensors_and_give_768_features(tmp_path):
     state["fc.weight"] = torch.zeros(3, 3)  # extra keys of the full network are ignored
     save_file(state, str(path))
     loaded = load_inception(path)
-    x = torch.rand(2, 1, 40, 40)
+    for k, v in net.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v), k
     with torch.no_grad():
-        a, b = net(x), loaded(x)
-    assert a.shape == (2, FEATURE_DIM)
-    assert torch.allclose(a, b)
+        feats = loaded(torch.rand(1, 1, 40, 40))
+    assert feats.shape == (1, FEATURE_DIM) and torch.isfinite(feats).all()
 
 
 def test_a_file_without_inception_keys_is_refused_with_a_count(tmp_path):

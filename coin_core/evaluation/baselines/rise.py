@@ -75,8 +75,13 @@ def rise(
     with torch.no_grad():
         for masks in rise_masks(n_masks, x.shape[-1], grid=grid, p1=p1, seed=seed, batch_size=batch_size):
             masks = masks.to(x.device)
-            for b in range(x.shape[0]):
-                score = torch.sigmoid(logits(classifier, x[b : b + 1] * masks.to(x.dtype)).float())
-                sal[b] += (score.view(-1, 1, 1, 1) * masks).sum(0)
+            m = masks.shape[0]
+            # images x masks in one batch of at most ~batch_size, image-major
+            per = max(1, batch_size // m)
+            for b0 in range(0, x.shape[0], per):
+                xb = x[b0 : b0 + per]
+                masked = (xb[:, None] * masks[None].to(x.dtype)).flatten(0, 1)
+                score = torch.sigmoid(logits(classifier, masked).float()).view(xb.shape[0], m, 1, 1, 1)
+                sal[b0 : b0 + per] += (score * masks[None]).sum(1)
             check_stop(should_stop)
     return minmax(sal / (n_masks * p1))
