@@ -29,15 +29,20 @@ def tiny_config(input_size: int = TINY_SIZE):  # noqa: ANN201
 
 def make_model_folder(folder, input_size: int = TINY_SIZE, seed: int = 0):  # noqa: ANN001, ANN201
     """A real model folder (model.json + safetensors) holding tiny random networks."""
-    from coin_core.modelfile import save_model
-
     from coin_core.data.window import IntensityWindow
+    from coin_core.modelfile import ModelCard, save_model
     from coin_core.models.config import build_networks
 
     cfg = tiny_config(input_size)
     nets = build_networks(cfg, seed=seed)
-    save_model(folder, nets, cfg, window=IntensityWindow(*WINDOW), threshold=0.25)
-    return folder
+    card = ModelCard(
+        method="coin",
+        architecture=cfg,
+        input_size=input_size,
+        window=IntensityWindow(*WINDOW),
+        threshold=0.25,
+    )
+    return save_model(folder, card, nets.classifier, nets.encoder, nets.generator)
 
 
 @pytest.fixture(scope="session")
@@ -132,7 +137,7 @@ def phantom():  # noqa: ANN201
     from coin_core.data.phantom import make_phantom
 
     lesion = {"center": (3, 40, 20), "radius_mm": (8.0, 12.0, 12.0), "hu": 300.0}
-    image, _, mask = make_phantom(shape=(12, 64, 64), spacing=(2.0, 2.0, 4.0), lesions=[lesion], noise_hu=5.0)
+    image, _, mask = make_phantom(shape=(12, 64, 64), spacing=(1.8, 2.0, 4.0), lesions=[lesion], noise_hu=5.0)
     assert mask.array.sum() > 50
     return image, mask
 
