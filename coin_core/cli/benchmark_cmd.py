@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--singla-config", default="singla", help="--config for Singla* (same input size as COIN's; singla)"
     )
-    p.add_argument("--rise-masks", type=int, default=2000, help="RISE masks (paper 6000; 2000 for CPU)")
+    p.add_argument("--rise-masks", type=int, default=6000, help="RISE masks (6000, the paper's)")
     p.add_argument("--max-val-slices", type=int, default=None, help="cap on val slices for threshold tuning")
     p.add_argument(
         "--synth-args",
