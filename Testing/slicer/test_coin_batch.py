@@ -1,0 +1,47 @@
+"""scripts/coin_batch.py end to end under plain Python with slicer-core and the real worker."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("slicer", reason="slicer-core is not installed")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_batch_writes_three_files_per_scan_on_the_scans_grid_and_reports_a_bad_scan(
+    an_oblique_ct_file, tmp_path, a_scene
+):
+    from tiny_model import make_tiny_model
+
+    from coin_core.io import read_volume
+
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    (scans / "patient1.nrrd").write_bytes(an_oblique_ct_file.read_bytes())
+    (scans / "broken.nii.gz").write_bytes(b"not an image")
+    model = make_tiny_model(tmp_path / "model")
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(ROOT / "scripts" / "coin_batch.py"), "--model", str(model),
+           "--input", str(scans), "--output", str(out), "--device", "cpu", "--all-slices"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    assert "broken.nii.gz: FAILED" in proc.stderr and "patient1.nrrd: done" in proc.stdout
+    assert "1 of 2 scans written" in proc.stdout
+    assert sorted(p.name for p in out.iterdir()) == [
+        "patient1.seg.nrrd", "patient1_counterfactual.nrrd", "patient1_difference.nrrd"
+    ]  # fmt: skip
+    ct = read_volume(an_oblique_ct_file)
+    for name in ("patient1_counterfactual.nrrd", "patient1_difference.nrrd"):
+        result = read_volume(out / name)
+        assert result.array.shape == ct.array.shape
+        assert np.allclose(result.direction, ct.direction) and np.allclose(result.origin, ct.origin)
+        assert np.allclose(result.spacing, ct.spacing)
+    seg = a_scene.segmentationsLogic.LoadSegmentationFromFile(str(out / "patient1.seg.nrrd"), False, "back")
+    assert seg.GetSegmentation().GetNumberOfSegments() == 1
+    assert seg.GetSegmentation().GetNthSegment(0).GetName() == "lesion"

@@ -1,0 +1,158 @@
+"""Headless COIN batch: every CT in a folder -> .seg.nrrd + counterfactual + difference map.
+
+Runs the COINSegmentation logic blocking, exactly as the panel does (worker process, import onto
+the input's grid), then saves the nodes with Slicer's storage nodes. Two ways to run it::
+
+    Slicer --no-splash --no-main-window --python-script scripts/coin_batch.py \\
+        --model ~/.coin/models/demo --input scans/ --output results/
+    python scripts/coin_batch.py --model Resources/DemoModel --input scans/ --output results/   # slicer-core
+
+For each input NAME.nii.gz / .nii / .nrrd / .mha it writes NAME.seg.nrrd (segment "lesion"),
+NAME_counterfactual.nrrd and NAME_difference.nrrd into --output. A scan that fails is reported and
+skipped; the exit code is 1 when any scan failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
+HERE = Path(__file__).resolve().parent
+
+
+def parseArgs(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="coin_batch.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="COIN model folder (model.json + *.safetensors)")
+    parser.add_argument("--input", required=True, help="folder of CT volumes (or one file)")
+    parser.add_argument("--output", required=True, help="folder for the results (created if missing)")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
+    parser.add_argument("--threshold", type=float, default=None, help="difference threshold (model card's)")
+    parser.add_argument("--postprocess", default="paper", choices=("paper", "3d", "none"))
+    parser.add_argument(
+        "--all-slices", action="store_true", help="no screening: every slice gets a counterfactual"
+    )
+    return parser.parse_args(argv)
+
+
+def importLogic():
+    """Import COINSegmentationLib: installed with the extension, or from this checkout."""
+    try:
+        import COINSegmentationLib  # noqa: F401
+    except ImportError:
+        sys.path.insert(0, str(HERE.parent / "COINSegmentation"))
+    from COINSegmentationLib import SegmentationLogic, SegmentationParameters
+
+    return SegmentationLogic, SegmentationParameters
+
+
+def sceneAndVolumesLogic():
+    """Desktop Slicer's scene and volumes logic, or a hand-built slicer-core scene (docs/SLICER.md §7)."""
+    import slicer
+
+    if hasattr(slicer, "app") and getattr(slicer, "mrmlScene", None) is not None:
+        return slicer.mrmlScene, slicer.modules.volumes.logic(), None
+    scene = slicer.vtkMRMLScene()
+    appLogic = slicer.vtkSlicerApplicationLogic()
+    appLogic.SetMRMLScene(scene)
+    appLogic.GetColorLogic().SetMRMLScene(scene)
+    appLogic.GetColorLogic().AddDefaultColorNodes()
+    appLogic.SetModuleLogic("Colors", appLogic.GetColorLogic())
+    keep = [appLogic]
+    logics = {}
+    for name, cls in (
+        ("Segmentations", slicer.vtkSlicerSegmentationsModuleLogic),
+        ("Volumes", slicer.vtkSlicerVolumesLogic),
+    ):
+        logic = cls()
+        logic.SetMRMLApplicationLogic(appLogic)
+        logic.SetMRMLScene(scene)
+        appLogic.SetModuleLogic(name, logic)
+        logics[name] = logic
+        keep.append(logic)
+    return scene, logics["Volumes"], keep
+
+
+def inputFiles(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(SUFFIXES))
+
+
+def stem(path: Path) -> str:
+    name = path.name
+    for suffix in SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def writeNode(node, path: Path, segmentation: bool = False) -> None:
+    import slicer
+
+    storage = (
+        slicer.vtkMRMLSegmentationStorageNode()
+        if segmentation
+        else slicer.vtkMRMLVolumeArchetypeStorageNode()
+    )
+    storage.SetFileName(str(path))
+    if not storage.WriteData(node):
+        raise RuntimeError(f"could not write {path}")
+
+
+def processOne(scene, volumesLogic, logic, parameters, path: Path, output: Path) -> None:
+    """Segment one scan and write its three files; the scene is left as it was."""
+    before = {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
+    try:
+        volume = volumesLogic.AddArchetypeVolume(str(path), stem(path), 0)
+        if volume is None:
+            raise RuntimeError(f"Slicer could not read {path} as a volume")
+        outputs = logic.process(volume, parameters, waitForCompletion=True).outputs
+        name = stem(path)
+        writeNode(outputs.segmentation, output / f"{name}.seg.nrrd", segmentation=True)
+        writeNode(outputs.counterfactual, output / f"{name}_counterfactual.nrrd")
+        writeNode(outputs.difference, output / f"{name}_difference.nrrd")
+    finally:
+        from COINSegmentationLib.SceneHelpers import removeNodesNotIn
+
+        removeNodesNotIn(scene, before)  # keep memory flat over many scans
+
+
+def main(argv: list[str]) -> int:
+    args = parseArgs(argv)
+    SegmentationLogic, SegmentationParameters = importLogic()
+    scene, volumesLogic, _keepAlive = sceneAndVolumesLogic()
+    parameters = SegmentationParameters(
+        args.model, args.device, not args.all_slices, args.threshold, args.postprocess
+    )
+    logic = SegmentationLogic(scene)
+    output = Path(args.output).expanduser()
+    output.mkdir(parents=True, exist_ok=True)
+    files = inputFiles(Path(args.input).expanduser())
+    if not files:
+        print(f"coin_batch: no {', '.join(SUFFIXES)} files in {args.input}", file=sys.stderr)
+        return 2
+    failed = 0
+    for index, path in enumerate(files, 1):
+        start = time.monotonic()
+        try:
+            processOne(scene, volumesLogic, logic, parameters, path, output)
+        except Exception as err:  # one bad scan must not stop the batch; it is reported and counted
+            failed += 1
+            print(f"[{index}/{len(files)}] {path.name}: FAILED: {err}", file=sys.stderr, flush=True)
+            continue
+        print(f"[{index}/{len(files)}] {path.name}: done in {time.monotonic() - start:.1f} s", flush=True)
+    print(f"coin_batch: {len(files) - failed} of {len(files)} scans written to {output}", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    code = main(sys.argv[1:])
+    import slicer
+
+    if hasattr(slicer, "app"):
+        slicer.util.exit(code)
+    else:
+        sys.exit(code)
