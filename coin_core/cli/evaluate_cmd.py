@@ -67,7 +67,16 @@ def _printer(kind: str):  # noqa: ANN202
     if kind == "jsonl":
         return lambda ev: print(ev.to_json(), flush=True)
 
-    def text(ev) -> None:  # noqa: ANN001
+    import time
+
+    last: dict[str, float] = {}
+
+    def text(ev) -> None:  # noqa: ANN001 - one line per stage every few seconds, and its last one
+        now = time.monotonic()
+        final = ev.total is not None and ev.done >= ev.total
+        if not final and now - last.get(ev.stage, -1e9) < 5.0:
+            return
+        last[ev.stage] = now
         total = f"/{ev.total}" if ev.total else ""
         print(f"[{ev.stage}] {ev.done}{total} {ev.message}", file=sys.stderr, flush=True)
 
