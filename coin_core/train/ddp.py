@@ -74,7 +74,7 @@ def wrap(module: torch.nn.Module, info: DistInfo, device: torch.device) -> torch
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=ids, broadcast_buffers=True)
+    return DistributedDataParallel(module, device_ids=ids)
 
 
 def unwrap(module: torch.nn.Module) -> torch.nn.Module:

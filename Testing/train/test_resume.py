@@ -1,0 +1,129 @@
+"""Checkpoints: resume is bit-exact, Ctrl-C leaves a resumable checkpoint, NaN stops cleanly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from train_helpers import TINY_SIZE, tiny_overrides
+
+from coin_core.config import load_config
+from coin_core.data.benchmark import load_split
+from coin_core.errors import CoinCancelled, CoinError
+from coin_core.models import build_networks
+from coin_core.train.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
+from coin_core.train.gan import fit_gan
+
+
+@pytest.fixture(scope="module")
+def splits(tiny_bench):
+    return load_split(tiny_bench, "train", TINY_SIZE), load_split(tiny_bench, "val", TINY_SIZE)
+
+
+def _cfg(**extra):
+    return load_config("small", tiny_overrides(**extra))
+
+
+def _classifier(cfg):
+    return build_networks(cfg.model, seed=1, parts=("classifier",)).classifier
+
+
+def _weights(result) -> dict[str, torch.Tensor]:
+    out = {}
+    for name in ("encoder", "generator", "discriminator"):
+        for k, v in getattr(result, name).state_dict().items():
+            out[f"{name}/{k}"] = v.detach().clone()
+    return out
+
+
+def _assert_identical(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_half_run_plus_resume_gives_bit_identical_weights(splits, tmp_path):
+    train, val = splits
+    cfg = _cfg(**{"gan.max_steps": 8})
+    straight = fit_gan(cfg, train, val, _classifier(cfg), tmp_path / "a", device="cpu")
+    assert straight.step == 8
+    half = _cfg(**{"gan.max_steps": 4})
+    first = fit_gan(half, train, val, _classifier(cfg), tmp_path / "b", device="cpu")
+    assert first.step == 4 and latest_checkpoint(tmp_path / "b").name == "step-00000004"
+    resumed = fit_gan(cfg, train, val, _classifier(cfg), tmp_path / "b", resume=True, device="cpu")
+    assert resumed.step == 8
+    _assert_identical(_weights(straight), _weights(resumed))
+    # and the optimiser state travels through the checkpoint too
+    ta, _ = load_checkpoint(latest_checkpoint(tmp_path / "a"))
+    tb, _ = load_checkpoint(latest_checkpoint(tmp_path / "b"))
+    _assert_identical({k: v for k, v in ta.items() if k.startswith("optim")},
+                      {k: v for k, v in tb.items() if k.startswith("optim")})  # fmt: skip
+
+
+def test_a_different_seed_changes_the_weights(splits, tmp_path):
+    # guards the test above against comparing two runs that could never differ
+    train, val = splits
+    a = fit_gan(_cfg(**{"gan.max_steps": 2}), train, val, _classifier(_cfg()), tmp_path / "a", device="cpu")
+    b = fit_gan(
+        _cfg(**{"gan.max_steps": 2, "seed": 5}), train, val, _classifier(_cfg()), tmp_path / "b", device="cpu"
+    )
+    wa, wb = _weights(a), _weights(b)
+    assert any(not torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_ctrl_c_from_a_progress_callback_saves_a_resumable_checkpoint(splits, tmp_path):
+    train, val = splits
+    cfg = _cfg(**{"gan.max_steps": 6, "gan.checkpoint_every": 100})
+
+    def interrupt_at_step_5(event):
+        if event.stage == "gan" and event.done == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(CoinCancelled, match="interrupted at step 5.*--resume"):
+        fit_gan(
+            cfg, train, val, _classifier(cfg), tmp_path / "run", device="cpu", progress=interrupt_at_step_5
+        )
+    assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["step-00000005"]
+    resumed = fit_gan(cfg, train, val, _classifier(cfg), tmp_path / "run", resume=True, device="cpu")
+    straight = fit_gan(cfg, train, val, _classifier(cfg), tmp_path / "straight", device="cpu")
+    assert resumed.step == 6
+    _assert_identical(_weights(straight), _weights(resumed))
+
+
+def test_should_stop_cancels_with_a_checkpoint(splits, tmp_path):
+    train, val = splits
+    cfg = _cfg(**{"gan.max_steps": 6, "gan.checkpoint_every": 100})
+    calls = []
+    with pytest.raises(CoinCancelled):
+        fit_gan(cfg, train, val, _classifier(cfg), tmp_path, device="cpu",
+                should_stop=lambda: calls.append(1) or len(calls) >= 2)  # fmt: skip
+    assert latest_checkpoint(tmp_path).name == "step-00000002"
+
+
+def test_a_nan_loss_stops_naming_step_and_term_and_keeps_the_last_good_checkpoint(splits, tmp_path):
+    train, val = splits
+    bad = train.subset(np.arange(len(train)))
+    image = bad.image.copy()
+    image[:] = np.float16(np.nan)
+    bad.image = image
+    cfg = _cfg(**{"gan.max_steps": 6, "gan.checkpoint_every": 2})
+
+    # good data for 4 steps (checkpoints at 2 and 4), then NaN images from step 4 on
+    fit_gan(_cfg(**{"gan.max_steps": 4, "gan.checkpoint_every": 2}), train, val, _classifier(cfg), tmp_path,
+            device="cpu")  # fmt: skip
+    before = load_checkpoint(latest_checkpoint(tmp_path))[0]
+    with pytest.raises(CoinError, match=r"step 4: the loss term Loss/\w/\w+ is nan.*step-00000004") as err:
+        fit_gan(cfg, bad, val, _classifier(cfg), tmp_path, resume=True, device="cpu")
+    assert "--resume" in str(err.value)
+    assert latest_checkpoint(tmp_path).name == "step-00000004"
+    after = load_checkpoint(latest_checkpoint(tmp_path))[0]
+    _assert_identical(before, after)
+
+
+def test_resume_refuses_a_changed_loss_weight(splits, tmp_path):
+    train, val = splits
+    cfg = _cfg(**{"gan.max_steps": 2})
+    fit_gan(cfg, train, val, _classifier(cfg), tmp_path, device="cpu")
+    changed = _cfg(**{"gan.max_steps": 4, "loss.lambda_kl": 1.0})
+    with pytest.raises(CoinError, match=r"loss\.lambda_kl: 5\.0 -> 1\.0"):
+        fit_gan(changed, train, val, _classifier(cfg), tmp_path, resume=True, device="cpu")
