@@ -1,0 +1,121 @@
+// Drives the COIN web review page in Debian chromium (playwright-core), as a user would:
+// open the phantom CT, Generate counterfactual, move the threshold, paint, undo/redo, save.
+// Usage: node review_page.mjs <url> <ct-file-name> <artifacts-dir>
+// Prints one JSON object (the numbers pytest checks) on the last line of stdout.
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const [url, ctName, artifacts] = process.argv.slice(2);
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const result = { steps: [] };
+const step = (name, extra = {}) => { result.steps.push({ name, t: Date.now(), ...extra }); };
+
+async function count(page) {
+  return Number((await page.locator('#voxel-count').textContent()).trim());
+}
+
+async function waitForCountChange(page, before, what, timeout = 20000) {
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    const now = await count(page);
+    if (now !== before) return now;
+    await page.waitForTimeout(200);
+  }
+  throw new Error(`${what}: the voxel count stayed at ${before}`);
+}
+
+async function viewImages(page) {
+  // the slice views stream as <img> elements inside the main area, one per view
+  return page.evaluate(() => [...document.querySelectorAll('main img')]
+    .filter((img) => img.naturalWidth > 0 && img.getBoundingClientRect().width > 50)
+    .map((img) => { const r = img.getBoundingClientRect(); return { x: r.x, y: r.y, width: r.width, height: r.height }; }));
+}
+
+const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'coin-chromium-'));
+const context = await chromium.launchPersistentContext(userDataDir, {
+  executablePath: '/usr/bin/chromium', headless: true, args: FLAGS, viewport: { width: 1400, height: 900 },
+});
+try {
+  const page = context.pages()[0] || await context.newPage();
+  page.setDefaultTimeout(30000);
+  await page.goto(url);
+  await page.getByText('COIN lesion review').first().waitFor();
+  step('page loaded');
+
+  await page.locator('.file-entry', { hasText: ctName }).click();
+  await page.locator('#files-open', { hasText: ctName }).waitFor();
+  await page.waitForFunction(() => document.querySelectorAll('main img').length >= 3);
+  step('CT opened');
+
+  await page.getByLabel('Only slices the classifier calls abnormal').uncheck();  // a random test model: run every slice
+  await page.locator('#generate').click();
+  await page.locator('#cancel:not([disabled])').waitFor({ timeout: 15000 });
+  step('generating');
+  await page.locator('.message-success', { hasText: 'Counterfactual ready' }).waitFor({ timeout: 60000 });
+  result.count_generated = await count(page);
+  step('generated', { count: result.count_generated });
+  await page.waitForTimeout(1500);  // let the views stream the overlay
+  result.views = await viewImages(page);
+  fs.mkdirSync(artifacts, { recursive: true });
+  result.screenshot = path.join(artifacts, 'web_page.png');
+  await page.screenshot({ path: result.screenshot });
+
+  const thumb = page.locator('#threshold [role=slider]');
+  await thumb.focus();
+  for (let i = 0; i < 20; i += 1) await page.keyboard.press('ArrowLeft');
+  result.count_threshold = await waitForCountChange(page, result.count_generated, 'threshold slider');
+  await page.waitForTimeout(500);
+  result.count_threshold = await count(page);
+  result.threshold_text = await page.getByText(/^Threshold /).first().textContent();
+  step('threshold moved', { count: result.count_threshold });
+
+  await page.locator('#effect-paint').click();
+  const box = result.views[0];
+  const cx = box.x + box.width / 2; const cy = box.y + box.height / 2;
+  await page.mouse.move(cx - box.width / 5, cy + box.height / 6);
+  await page.mouse.down();
+  for (let i = 0; i <= 20; i += 1) {
+    await page.mouse.move(cx - box.width / 5 + (i * 2 * box.width) / 100, cy + box.height / 6, { steps: 2 });
+  }
+  await page.mouse.up();
+  result.count_painted = await waitForCountChange(page, result.count_threshold, 'paint stroke');
+  await page.waitForTimeout(500);
+  result.count_painted = await count(page);
+  step('painted', { count: result.count_painted });
+
+  await page.locator('#undo').click();
+  result.count_undone = await waitForCountChange(page, result.count_painted, 'undo');
+  await page.locator('#redo').click();
+  result.count_redone = await waitForCountChange(page, result.count_undone, 'redo');
+  await page.locator('#effect-none').click();
+  step('undo/redo', { undone: result.count_undone, redone: result.count_redone });
+
+  await page.locator('#save').click();
+  await page.locator('#saved').waitFor();
+  result.saved = (await page.locator('#saved').textContent()).replace('Saved:', '').split(',').map((s) => s.trim());
+  result.count_saved = await count(page);
+  step('saved');
+  await page.locator('#save').click();  // a second save must ask before replacing
+  await page.locator('#overwrite-dialog').waitFor();
+  await page.locator('#overwrite-no').click();
+  result.second_save_asked = true;
+  result.ok = true;
+} catch (err) {
+  result.ok = false;
+  result.error = String(err && err.stack ? err.stack : err);
+  try {
+    const page = context.pages()[0];
+    result.failure_screenshot = path.join(artifacts, 'web_page_failure.png');
+    fs.mkdirSync(artifacts, { recursive: true });
+    await page.screenshot({ path: result.failure_screenshot });
+    result.page_text = (await page.locator('nav').first().innerText()).slice(0, 2000);
+  } catch { /* the page itself may be gone */ }
+} finally {
+  await context.close();
+  fs.rmSync(userDataDir, { recursive: true, force: true });
+}
+console.log(JSON.stringify(result));
+process.exit(result.ok ? 0 : 1);

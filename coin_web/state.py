@@ -1,0 +1,102 @@
+"""The page state: plain dataclasses that trame's ``TypedState`` mirrors into the browser."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Overlay(str, enum.Enum):
+    """What the slice views show behind the segmentation."""
+
+    IMAGE = "image"
+    COUNTERFACTUAL = "counterfactual"
+    DIFFERENCE = "difference"
+
+
+class Effect(str, enum.Enum):
+    """Segment editor tools offered on the page."""
+
+    NONE = "none"
+    PAINT = "paint"
+    ERASE = "erase"
+    ISLANDS = "islands"
+
+
+@dataclass
+class FileEntryState:
+    """One row of the file picker."""
+
+    name: str = ""
+    path: str = ""
+    kind: str = "volume"
+
+
+@dataclass
+class FilesState:
+    """The file picker: the folder being browsed (relative to the data root) and its entries."""
+
+    folder: str = ""
+    entries: list[FileEntryState] = field(default_factory=list)
+    volume_path: str = ""
+    loading: bool = False
+
+
+@dataclass
+class ModelEntryState:
+    """One model of the model list."""
+
+    title: str = ""
+    value: str = ""
+
+
+@dataclass
+class RunState:
+    """The model run: choices, the state machine's label and the progress bar."""
+
+    models: list[ModelEntryState] = field(default_factory=list)
+    model_folder: str = ""
+    screening: bool = True
+    status: str = "Idle"
+    running: bool = False
+    progress: float = 0.0
+    progress_text: str = ""
+
+
+@dataclass
+class ReviewState:
+    """Reviewing a result: threshold, which image is shown, and the lesion's size."""
+
+    has_result: bool = False
+    threshold: float = 0.25
+    overlay: Overlay = Overlay.IMAGE
+    voxel_count: int = 0
+    volume_ml: float = 0.0
+
+
+@dataclass
+class EditorState:
+    """The segment editor tools."""
+
+    effect: Effect = Effect.NONE
+    brush_diameter: float = 5.0
+    min_island_size: int = 50
+    can_undo: bool = False
+    can_redo: bool = False
+
+
+@dataclass
+class SaveState:
+    """Saving: ``ask_overwrite`` opens the dialog that lists ``existing`` files."""
+
+    ask_overwrite: bool = False
+    existing: list[str] = field(default_factory=list)
+    saved: list[str] = field(default_factory=list)
+
+
+@dataclass
+class MessageState:
+    """The banner: ``kind`` is "info", "success" or "error"."""
+
+    text: str = ""
+    kind: str = "info"

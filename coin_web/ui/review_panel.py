@@ -1,0 +1,45 @@
+"""Threshold slider, image / counterfactual / difference toggle and the lesion's size."""
+
+from __future__ import annotations
+
+from trame.widgets import html
+from trame.widgets.vuetify3 import VBtn, VBtnToggle, VSlider
+from trame_server.utils.typed_state import TypedState
+
+from ..state import Overlay, ReviewState
+
+
+class ReviewPanelUI(html.Div):
+    """Bound to ``ReviewState``; has no signals (the logic reacts to state changes)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(classes="pa-2", **kwargs)
+        name = TypedState(self.state, ReviewState).name
+        with self:
+            html.Div(f"Threshold {{{{ Number({name.threshold}).toFixed(2) }}}}", classes="text-subtitle-2")
+            with html.Div(id="threshold"):
+                VSlider(
+                    v_model=(name.threshold,),
+                    min=0.01,
+                    max=1.0,
+                    step=0.01,
+                    disabled=(f"!{name.has_result}",),
+                    hide_details=True,
+                    density="compact",
+                )
+            with VBtnToggle(
+                v_model=(name.overlay,),
+                mandatory=True,
+                density="compact",
+                divided=True,
+                disabled=(f"!{name.has_result}",),
+                id="overlay",
+            ):
+                for overlay in Overlay:
+                    VBtn(overlay.value, value=overlay.value, size="small", id=f"overlay-{overlay.value}")
+            html.Div(
+                f"Lesion: <span id='voxel-count'>{{{{ {name.voxel_count} }}}}</span> voxels, "
+                f"{{{{ {name.volume_ml} }}}} ml",
+                classes="text-body-2 mt-1",
+                id="lesion-size",
+            )
