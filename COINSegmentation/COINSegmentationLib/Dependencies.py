@@ -108,11 +108,11 @@ def ensurePythonPackages(confirm: Callable[[str], bool]) -> bool:
     )
     if not confirm(message):
         return False
-    slicer.util.pip_install(" ".join(f'"{r}"' for r in missing) + f' -c "{_constraintsFile()}"')
+    slicer.util.pip_install([*missing, "-c", str(constraintsFile())])
     return True
 
 
-def _constraintsFile() -> Path:
+def constraintsFile() -> Path:
     """A pip constraints file pinning Slicer's own packages to the versions it ships."""
     pins = []
     for name in PROTECTED_PACKAGES:
