@@ -130,3 +130,16 @@ def test_icons_are_128_pixel_pngs():
     for module in MODULES:
         with Image.open(ROOT / module / "Resources" / "Icons" / f"{module}.png") as icon:
             assert icon.format == "PNG" and icon.size == (128, 128)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_the_readme_mockup_draws_every_widget_of_the_ui(module):
+    import xml.etree.ElementTree as ET
+
+    from render_panel_mockup import render_panel
+
+    image, drawn = render_panel(module)
+    tree = ET.parse(ROOT / module / "Resources" / "UI" / f"{module}.ui")
+    widgets = {w.get("name") for w in tree.iter("widget")} - {module}
+    assert widgets <= set(drawn), f"not drawn: {widgets - set(drawn)}"
+    assert image.width > 300 and image.height > 300
