@@ -45,6 +45,11 @@ try {
   await page.getByText('COIN lesion review').first().waitFor();
   step('page loaded');
 
+  // a broken file: a message on the page, and the server keeps serving
+  await page.locator('.file-entry', { hasText: 'broken.nii.gz' }).click();
+  result.bad_file_message = (await page.locator('.message-error').textContent()).trim();
+  step('bad file refused');
+
   await page.locator('.file-entry', { hasText: ctName }).click();
   await page.locator('#files-open', { hasText: ctName }).waitFor();
   await page.waitForFunction(() => document.querySelectorAll('main img').length >= 3);
@@ -53,9 +58,23 @@ try {
   await page.getByLabel('Only slices the classifier calls abnormal').uncheck();  // a random test model: run every slice
   await page.locator('#generate').click();
   await page.locator('#cancel:not([disabled])').waitFor({ timeout: 15000 });
+  await page.locator('#cancel').click();
+  await page.locator('.message-info', { hasText: 'Cancelled' }).waitFor({ timeout: 20000 });
+  result.cancelled_count = await count(page);
+  step('cancelled');
+
+  await page.locator('#generate').click();
+  await page.locator('#cancel:not([disabled])').waitFor({ timeout: 15000 });
   step('generating');
+  // while the model runs, the page still answers: browse into a folder and back
+  await page.locator('.file-entry', { hasText: 'other' }).click();
+  await page.locator('#files-folder', { hasText: '/other' }).waitFor({ timeout: 5000 });
+  await page.locator('#files-up').click();
+  await page.locator('.file-entry', { hasText: ctName }).waitFor({ timeout: 5000 });
+  result.responsive_while_running = await page.locator('#cancel:not([disabled])').count() === 1;
+  step('browsed while running', { running: result.responsive_while_running });
   await page.locator('.message-success', { hasText: 'Counterfactual ready' }).waitFor({ timeout: 60000 });
-  result.count_generated = await count(page);
+  result.count_generated = await waitForCountChange(page, 0, 'segmentation overlay after generation');
   step('generated', { count: result.count_generated });
   await page.waitForTimeout(1500);  // let the views stream the overlay
   result.views = await viewImages(page);
@@ -65,11 +84,11 @@ try {
 
   const thumb = page.locator('#threshold [role=slider]');
   await thumb.focus();
-  for (let i = 0; i < 20; i += 1) await page.keyboard.press('ArrowLeft');
+  for (let i = 0; i < 3; i += 1) await page.keyboard.press('ArrowLeft');
   result.count_threshold = await waitForCountChange(page, result.count_generated, 'threshold slider');
   await page.waitForTimeout(500);
   result.count_threshold = await count(page);
-  result.threshold_text = await page.getByText(/^Threshold /).first().textContent();
+  result.threshold_text = (await page.locator('#threshold-value').textContent()).trim();
   step('threshold moved', { count: result.count_threshold });
 
   await page.locator('#effect-paint').click();

@@ -13,7 +13,7 @@ ICONS = "{ dir: 'mdi-folder', dicom: 'mdi-folder-image', volume: 'mdi-file-image
 
 
 class FilesPanelUI(html.Div):
-    """Emits ``folder_clicked(path)``, ``up_clicked()`` and ``file_clicked(path)`` (paths relative to the root)."""
+    """Emits ``folder_clicked(path)``, ``up_clicked()``, ``file_clicked(path)`` (relative to the root)."""
 
     folder_clicked = Signal(str)
     up_clicked = Signal()

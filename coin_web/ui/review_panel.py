@@ -16,7 +16,11 @@ class ReviewPanelUI(html.Div):
         super().__init__(classes="pa-2", **kwargs)
         name = TypedState(self.state, ReviewState).name
         with self:
-            html.Div(f"Threshold {{{{ Number({name.threshold}).toFixed(2) }}}}", classes="text-subtitle-2")
+            html.Div(
+                f"Threshold {{{{ Number({name.threshold}).toFixed(2) }}}}",
+                classes="text-subtitle-2",
+                id="threshold-value",
+            )
             with html.Div(id="threshold"):
                 VSlider(
                     v_model=(name.threshold,),

@@ -41,7 +41,7 @@ class SavePanelUI(html.Div):
                 with VCard(id="overwrite-dialog"):
                     VCardTitle("Replace existing files?")
                     with VCardText():
-                        html.Div(f"{{{{ f }}}}", v_for=f"f in {name.existing}", key="f")
+                        html.Div("{{ f }}", v_for=f"f in {name.existing}", key="f")
                     with VCardActions():
                         VSpacer()
                         VBtn("Keep existing", click=self.overwrite_cancelled, id="overwrite-no")

@@ -1,0 +1,65 @@
+"""Fixtures for the web page tests: a data root with a phantom CT and a tiny random model."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # coin_web is a top-level package of the checkout
+    sys.path.insert(0, str(ROOT))
+
+MODEL_THRESHOLD = 0.1  # the tiny random model's difference map gives a small, non-empty lesion here
+
+
+def make_tiny_model(folder: Path, threshold: float = MODEL_THRESHOLD) -> Path:
+    """A 32x32-input COIN model folder with seeded random weights (fast on CPU, output meaningless)."""
+    from coin_core import modelfile
+    from coin_core.data.window import IntensityWindow
+    from coin_core.models.config import (
+        ClassifierConfig,
+        DiscriminatorConfig,
+        EncoderConfig,
+        GeneratorConfig,
+        NetworkConfig,
+        build_networks,
+    )
+
+    cfg = NetworkConfig(
+        input_size=32,
+        classifier=ClassifierConfig(base_width=4),
+        encoder=EncoderConfig(widths=(4, 8, 8)),
+        generator=GeneratorConfig(skips=(1, 2)),
+        discriminator=DiscriminatorConfig(widths=(4, 8), scales=(2, 2)),
+    )
+    nets = build_networks(cfg, seed=0)
+    card = modelfile.ModelCard(
+        method="coin",
+        architecture=cfg,
+        input_size=32,
+        window=IntensityWindow(-200.0, 400.0),
+        threshold=threshold,
+    )
+    return modelfile.save_model(folder, card, nets.classifier, nets.encoder, nets.generator)
+
+
+@pytest.fixture(scope="session")
+def a_tiny_model(tmp_path_factory) -> Path:  # noqa: ANN001
+    """The tiny model folder (outside the data root, like a server's model catalog)."""
+    return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture
+def a_data_root(tmp_path) -> Path:  # noqa: ANN001
+    """A data root with ``phantom.nii.gz`` (16 x 64 x 64), a corrupt ``broken.nii.gz``, a folder ``other``."""
+    from coin_core.data.phantom import make_phantom
+    from coin_core.io import write_volume
+
+    root = tmp_path / "data"
+    (root / "other").mkdir(parents=True)
+    image, _label, _lesion = make_phantom(shape=(16, 64, 64), lesions=1, seed=1)
+    write_volume(image, root / "phantom.nii.gz")
+    (root / "broken.nii.gz").write_bytes(b"this is not a NIfTI file")
+    return root

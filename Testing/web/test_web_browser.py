@@ -1,0 +1,143 @@
+"""The review page in a real browser: Debian chromium driven by playwright-core (review_page.mjs).
+
+pytest starts ``coin web`` on a free 127.0.0.1 port with a phantom CT in a temporary data root,
+then runs the Node script, which uses the page like a user (open, cancel, generate, threshold,
+paint, undo / redo, save) and reports the numbers it saw; this test checks them and the files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+ARTIFACTS = ROOT / "Testing" / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+SERVER_START_S = 60
+SCRIPT_TIMEOUT_S = 150
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _skip_reason() -> str | None:
+    if not CHROMIUM.exists():
+        return "Debian chromium is missing (/usr/bin/chromium); run scripts/setup_browser.sh"
+    if shutil.which("node") is None:
+        return "node is missing; run scripts/setup_browser.sh"
+    if not (HERE / "node_modules" / "playwright-core").is_dir():
+        return "Testing/web/node_modules/playwright-core is missing; run scripts/setup_browser.sh"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def a_web_server(a_data_root, a_tiny_model, tmp_path):  # noqa: ANN001, ANN201
+    """``coin web`` serving ``a_data_root`` on 127.0.0.1; yields its URL, stopped afterwards."""
+    port = free_port()
+    log = (tmp_path / "server.log").open("w")
+    env = {**os.environ, "VTK_DEFAULT_OPENGL_WINDOW": "vtkEGLRenderWindow", "COIN_MODELS_DIR": str(tmp_path)}
+    args = [sys.executable, "-m", "coin_core", "web", "--data-root", str(a_data_root)]
+    args += ["--model", str(a_tiny_model), "--port", str(port), "--device", "cpu"]
+    proc = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.3)
+        if proc.poll() is not None or time.monotonic() >= deadline:
+            pytest.fail(f"coin web did not start:\n{(tmp_path / 'server.log').read_text()[-3000:]}")
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def view_regions_std(png: Path, views: list[dict]) -> list[float]:
+    """Pixel standard deviation of each slice view's region of the screenshot."""
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(png).convert("L"), dtype=np.float32)
+    out = []
+    for v in views:
+        x, y, w, h = (int(round(v[k])) for k in ("x", "y", "width", "height"))
+        out.append(float(pixels[y : y + h, x : x + w].std()))
+    return out
+
+
+def seg_nrrd_voxels(path: Path) -> tuple[int, str]:
+    """Voxels set in a .seg.nrrd and its header text (read with SimpleITK, not with the page's code)."""
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    image = reader.Execute()
+    header = {k: reader.GetMetaData(k) for k in reader.GetMetaDataKeys()}
+    return int(np.count_nonzero(sitk.GetArrayFromImage(image))), json.dumps(header)
+
+
+def test_review_page_generates_thresholds_edits_and_saves_in_chromium(a_web_server, a_data_root, tmp_path):
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    artifacts = tmp_path / "artifacts"
+    proc = subprocess.run(
+        ["node", str(HERE / "review_page.mjs"), a_web_server, "phantom.nii.gz", str(artifacts)],
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        timeout=SCRIPT_TIMEOUT_S,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert lines, f"no result from the browser script:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+    result = json.loads(lines[-1])
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for key in ("screenshot", "failure_screenshot"):
+        if result.get(key) and Path(result[key]).is_file():
+            shutil.copy(result[key], ARTIFACTS / Path(result[key]).name)
+    assert result["ok"], f"{result.get('error')}\npage: {result.get('page_text')}"
+
+    assert "broken.nii.gz" in result["bad_file_message"]
+    assert result["cancelled_count"] == 0 and result["responsive_while_running"]
+    assert result["count_generated"] > 0
+    assert result["threshold_text"] == "Threshold 0.07"
+    assert result["count_threshold"] > result["count_generated"]  # a lower threshold keeps more voxels
+    assert result["count_painted"] > result["count_threshold"]
+    assert (result["count_undone"], result["count_redone"]) == (
+        result["count_threshold"],
+        result["count_painted"],
+    )
+
+    stds = view_regions_std(Path(result["screenshot"]), result["views"])
+    assert len(stds) == 3 and min(stds) > 5.0, f"blank slice view(s): pixel std {stds}"
+
+    assert sorted(result["saved"]) == ["phantom_counterfactual.nii.gz", "phantom_lesion.seg.nrrd"]
+    voxels, header = seg_nrrd_voxels(a_data_root / "phantom_lesion.seg.nrrd")
+    assert voxels == result["count_saved"] == result["count_painted"]
+    assert "lesion" in header
+    assert result["second_save_asked"]
