@@ -1,0 +1,119 @@
+"""COINSegmentation's widget code against the real logic, scene and worker, with Qt stand-ins.
+
+Qt cannot run here (docs/SLICER.md §1), so ``fake_qt`` provides the few Qt objects the widget
+touches; everything else (SegmentationWidget, SegmentationLogic, the worker, the scene) is real.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import sys
+import time
+import types
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("slicer", reason="slicer-core is not installed")
+
+from fake_qt import FakeComboBox, FakeParameterNode, FakeSettings, FakeWidget, fake_qt_module  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def fake_ui(module: str) -> types.SimpleNamespace:
+    """One stand-in per widget named in the module's .ui (combo boxes get item lists)."""
+    tree = ET.parse(ROOT / module / "Resources" / "UI" / f"{module}.ui")
+    widgets = {}
+    for w in tree.iter("widget"):
+        cls = FakeComboBox if w.get("class") == "QComboBox" else FakeWidget
+        widgets[w.get("name")] = cls()
+    return types.SimpleNamespace(**widgets)
+
+
+@pytest.fixture
+def a_panel(monkeypatch, a_scene, tmp_path):
+    import slicer
+    from tiny_model import make_tiny_model
+
+    monkeypatch.setitem(sys.modules, "qt", fake_qt_module())
+    i18n = types.ModuleType("slicer.i18n")
+    i18n.tr = lambda text: text
+    monkeypatch.setitem(sys.modules, "slicer.i18n", i18n)
+    monkeypatch.setattr(slicer, "i18n", i18n, raising=False)
+    monkeypatch.setattr(slicer.util, "WaitCursor", contextlib.nullcontext)
+    layers = []
+    monkeypatch.setattr(slicer.util, "setSliceViewerLayers", lambda **kw: layers.append(kw))
+    sys.modules.pop("COINSegmentationLib.Widget", None)
+    Widget = importlib.import_module("COINSegmentationLib.Widget")  # imported against the stand-ins
+    from COINSegmentationLib.SegmentationLogic import SegmentationLogic
+
+    monkeypatch.setattr(Widget, "ensureTorch", lambda askConfirmation: None)  # PyTorchUtils: desktop only
+    monkeypatch.setattr(Widget, "ensurePythonPackages", lambda confirm: True)
+    models = tmp_path / "models"
+    make_tiny_model(models / "tiny")
+    monkeypatch.setattr(FakeSettings, "store", {Widget.SETTINGS_MODELS_FOLDER: str(models)})
+    ui = fake_ui("COINSegmentation")
+    for combo, items in (("deviceComboBox", "auto cpu cuda"), ("postprocessComboBox", "paper 3d none")):
+        for item in items.split():
+            getattr(ui, combo).addItem(item)
+    panel = Widget.SegmentationWidget(ui, SegmentationLogic(a_scene.scene), doShowInfoWindows=False)
+    node = FakeParameterNode(inputVolume=None, modelFolder="", device="cpu", screening=False, threshold=0.25,
+                             postprocess="paper", outputSegmentation=None)  # fmt: skip
+    panel.setParameterNode(node)
+    yield types.SimpleNamespace(panel=panel, ui=ui, node=node, layers=layers, scene=a_scene, models=models)
+    panel.cleanup()
+    sys.modules.pop("COINSegmentationLib.Widget", None)  # never leave a module bound to the stand-ins
+
+
+def _run_until(panel, condition, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        panel._poll()
+        time.sleep(0.05)
+    assert condition(), "timed out"
+
+
+def test_apply_waits_for_an_input_and_the_model_list_sets_the_threshold(a_panel, an_oblique_ct_file):
+    ui, node = a_panel.ui, a_panel.node
+    assert [item[0] for item in ui.modelComboBox.items if not item[0].startswith("demo")] == ["tiny"]
+    assert node.modelFolder == str(a_panel.models / "tiny") and node.threshold == 0.25
+    assert not ui.applyButton.enabled and ui.applyButton.toolTip == "Select an input CT volume."
+    node.inputVolume = a_panel.scene.load(an_oblique_ct_file)
+    node.Modified()
+    assert ui.applyButton.enabled and ui.applyButton.text == "Generate counterfactual"
+
+
+def test_the_button_runs_cancels_and_reruns_and_the_slider_rethresholds(a_panel, an_oblique_ct_file):
+    ui, node, panel = a_panel.ui, a_panel.node, a_panel.panel
+    node.inputVolume = a_panel.scene.load(an_oblique_ct_file)
+    node.threshold = 0.05
+    ids = a_panel.scene.nodeIds()
+    ui.applyButton.clicked.emit()
+    assert ui.applyButton.text == "Cancel" and panel._pollTimer.active
+    _run_until(panel, lambda: ui.progressBar.value > 0 or ":" in ui.statusLabel.text)
+    ui.applyButton.clicked.emit()  # the same button cancels
+    _run_until(panel, lambda: not panel.logic.isRunning())
+    assert ui.statusLabel.text.startswith("Cancelled") and ui.applyButton.text == "Generate counterfactual"
+    assert a_panel.scene.nodeIds() == ids
+    ui.applyButton.clicked.emit()
+    _run_until(panel, lambda: ui.statusLabel.text.startswith("Done"))
+    segmentation = ui.show3DButton.segmentationNode
+    assert segmentation is not None and segmentation.GetName() == "COIN lesion"
+    assert a_panel.layers[-1]["foreground"].GetName().endswith("COIN difference")
+    node.threshold = 0.9
+    panel.onRethreshold()
+    assert (
+        ui.statusLabel.text.startswith("Threshold 0.90:")
+        and segmentation.GetAttribute("COIN.threshold") == "0.9"
+    )
+
+
+def test_a_failed_start_is_reported_in_the_status_line(a_panel, an_oblique_ct_file, tmp_path):
+    ui, node = a_panel.ui, a_panel.node
+    node.inputVolume = a_panel.scene.load(an_oblique_ct_file)
+    node.modelFolder = str(tmp_path / "missing")
+    ui.applyButton.clicked.emit()
+    assert ui.statusLabel.text.startswith("Failed to start COIN") and not a_panel.panel.logic.isRunning()
