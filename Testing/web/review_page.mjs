@@ -81,6 +81,16 @@ try {
   fs.mkdirSync(artifacts, { recursive: true });
   result.screenshot = path.join(artifacts, 'web_page.png');
   await page.screenshot({ path: result.screenshot });
+  const axial = result.views[0];
+  const clip = { x: axial.x, y: axial.y, width: axial.width, height: axial.height };
+  result.overlay_shots = {};
+  for (const overlay of ['difference', 'counterfactual', 'image']) {
+    await page.locator(`#overlay-${overlay}`).click();
+    await page.waitForTimeout(1500);  // the view re-renders and streams
+    result.overlay_shots[overlay] = path.join(artifacts, `axial_${overlay}.png`);
+    await page.screenshot({ path: result.overlay_shots[overlay], clip });
+  }
+  step('overlays shown');
 
   const thumb = page.locator('#threshold [role=slider]');
   await thumb.focus();

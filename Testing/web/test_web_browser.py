@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -80,8 +81,6 @@ def a_web_server(a_data_root, a_tiny_model, tmp_path):  # noqa: ANN001, ANN201
 
 def view_regions_std(png: Path, views: list[dict]) -> list[float]:
     """Pixel standard deviation of each slice view's region of the screenshot."""
-    from PIL import Image
-
     pixels = np.asarray(Image.open(png).convert("L"), dtype=np.float32)
     out = []
     for v in views:
@@ -117,9 +116,14 @@ def test_review_page_generates_thresholds_edits_and_saves_in_chromium(a_web_serv
     assert lines, f"no result from the browser script:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
     result = json.loads(lines[-1])
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for key in ("screenshot", "failure_screenshot"):
-        if result.get(key) and Path(result[key]).is_file():
-            shutil.copy(result[key], ARTIFACTS / Path(result[key]).name)
+    shots = [
+        result.get("screenshot"),
+        result.get("failure_screenshot"),
+        *result.get("overlay_shots", {}).values(),
+    ]
+    for shot in shots:
+        if shot and Path(shot).is_file():
+            shutil.copy(shot, ARTIFACTS / Path(shot).name)
     assert result["ok"], f"{result.get('error')}\npage: {result.get('page_text')}"
 
     assert "broken.nii.gz" in result["bad_file_message"]
@@ -135,6 +139,13 @@ def test_review_page_generates_thresholds_edits_and_saves_in_chromium(a_web_serv
 
     stds = view_regions_std(Path(result["screenshot"]), result["views"])
     assert len(stds) == 3 and min(stds) > 5.0, f"blank slice view(s): pixel std {stds}"
+
+    shots = {
+        k: np.asarray(Image.open(v).convert("RGB"), dtype=np.int16)
+        for k, v in result["overlay_shots"].items()
+    }
+    for overlay in ("difference", "counterfactual"):  # each toggle changes what the axial view shows
+        assert np.abs(shots[overlay] - shots["image"]).mean() > 1.0, overlay
 
     assert sorted(result["saved"]) == ["phantom_counterfactual.nii.gz", "phantom_lesion.seg.nrrd"]
     voxels, header = seg_nrrd_voxels(a_data_root / "phantom_lesion.seg.nrrd")

@@ -1,0 +1,95 @@
+"""The page's logics without a browser: a real trame server object (not started), a real SlicerApp
+scene, the real worker process and real files. Only the widgets are absent."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import numpy as np
+import pytest
+
+pytest.importorskip("trame_slicer", reason="trame-slicer is not installed (requirements/web.txt)")
+
+
+@pytest.fixture
+def a_page_logic(a_data_root, a_tiny_model):  # noqa: ANN001, ANN201
+    """PageLogic on a fresh server and scene, listing only the tiny model; device cpu."""
+    from trame.app import get_server
+    from trame_slicer.core import SlicerApp
+
+    from coin_web.data_root import DataRoot
+    from coin_web.logic import PageLogic
+
+    server = get_server(f"coin-web-test-{uuid.uuid4().hex}", client_type="vue3")
+    return PageLogic(server, SlicerApp(), DataRoot(a_data_root), [("tiny", str(a_tiny_model))], "cpu")
+
+
+def test_every_logic_is_built_without_a_browser_and_lists_the_data_root(a_page_logic):
+    logic = a_page_logic
+    assert [e.name for e in logic.files.data.entries] == ["broken.nii.gz", "other", "phantom.nii.gz"]
+    assert logic.run.data.models[0].title == "tiny" and logic.run.data.status == "Idle"
+    assert not logic.review.data.has_result and logic.review.data.voxel_count == 0
+
+
+def test_a_corrupt_file_and_a_path_outside_the_root_end_as_messages(a_page_logic):
+    logic = a_page_logic
+    assert asyncio.run(logic.files.open("broken.nii.gz")) is False
+    assert logic.messages.data.kind == "error" and "broken.nii.gz" in logic.messages.data.text
+    assert asyncio.run(logic.files.open("../escape.nii.gz")) is False
+    assert "outside the data root" in logic.messages.data.text
+    assert logic.session.volume_node is None
+
+
+def test_generate_refuses_without_a_ct_or_with_an_unlisted_model(a_page_logic, tmp_path):
+    logic = a_page_logic
+    assert logic.run.generate() is False and "Open a CT" in logic.messages.data.text
+    assert asyncio.run(logic.files.open("phantom.nii.gz"))
+    logic.run.data.model_folder = str(tmp_path)  # a folder the browser must not be able to pick
+    assert logic.run.generate() is False and "Choose a model" in logic.messages.data.text
+
+
+@pytest.mark.slow
+def test_generate_threshold_edit_and_save_through_the_shared_slicer_logic(a_page_logic, a_data_root):
+    logic = a_page_logic
+
+    async def scenario():  # noqa: ANN202
+        assert await logic.files.open("phantom.nii.gz")
+        logic.run.data.screening = False
+        assert logic.run.generate()
+        assert logic.run.data.running and logic.session.busy
+        assert not await logic.files.open("phantom.nii.gz")  # the CT cannot change under a run
+        await logic.run.wait()
+
+    asyncio.run(scenario())
+    assert logic.messages.data.kind == "success", logic.messages.data.text
+    assert logic.run.data.progress == 100.0 and not logic.run.data.running
+    seg = logic.session.segmentation_node
+    assert seg.GetName() == "COIN lesion"  # made by COINSegmentation's SegmentationLogic
+    generated = logic.review.data.voxel_count
+    assert generated > 0 and logic.review.data.threshold == pytest.approx(0.1)
+
+    assert logic.review.set_threshold(0.07) == logic.review.segment_voxel_count() > generated
+    assert logic.review.data.voxel_count > generated
+
+    thresholded = logic.review.data.voxel_count
+    logic.editor.set_effect("islands")
+    logic.editor.data.min_island_size = 10**9  # every island is "small": the segment empties
+    logic.editor.remove_small_islands()
+    assert logic.review.data.voxel_count == 0 and logic.editor.data.can_undo
+    logic.editor.undo()
+    assert logic.review.data.voxel_count == thresholded and logic.editor.data.can_redo
+
+    written = logic.save.save()
+    assert sorted(p.name for p in written) == ["phantom_counterfactual.nii.gz", "phantom_lesion.seg.nrrd"]
+    assert all(p.parent == a_data_root.resolve() for p in written)
+    before = {p: p.stat().st_mtime_ns for p in written}
+    assert logic.save.save() == [] and logic.save.data.ask_overwrite  # asks, writes nothing
+    assert {p: p.stat().st_mtime_ns for p in written} == before
+    logic.save.cancel_overwrite()
+    assert not logic.save.data.ask_overwrite and {p: p.stat().st_mtime_ns for p in written} == before
+
+    import SimpleITK as sitk
+
+    saved = sitk.GetArrayFromImage(sitk.ReadImage(str(a_data_root / "phantom_lesion.seg.nrrd")))
+    assert int(np.count_nonzero(saved)) == logic.review.segment_voxel_count()
