@@ -77,6 +77,7 @@ def test_coin_evaluate_writes_results_json_and_markdown_for_all_methods(phantom_
         )
         assert m["micro_iou"] is None or 0.0 <= m["micro_iou"] <= 1.0
     assert data["methods"]["coin"]["fd_classifier"] is not None
+    assert set(data["methods"]["coin"]["per_case"]) <= {"phantom_000", "phantom_001", "phantom_002"}
     table = (out / "results.md").read_text()
     assert "| COIN |" in table and "| Grad-CAM |" in table
     assert "| COIN |" in printed and str(out / "results.json") in printed

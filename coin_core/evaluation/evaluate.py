@@ -295,6 +295,18 @@ def _score(
     return out
 
 
+def _case_names(bench_dir: str | Path) -> dict[int, str]:
+    """Case index -> case id from benchmark.json (empty when the file is absent)."""
+    import json
+
+    path = Path(bench_dir) / "benchmark.json"
+    try:
+        cases = json.loads(path.read_text(encoding="utf-8")).get("cases", [])
+        return {i: str(c.get("id", i)) for i, c in enumerate(cases)}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
 def evaluate(
     model: Any,
     bench_dir: str | Path,
@@ -360,6 +372,9 @@ def evaluate(
             ),
         )
     n_scored = int(_scored_indices(test).size)
+    names = _case_names(bench_dir)
+    for res in methods.values():
+        res["per_case"] = {names.get(int(k), k): v for k, v in res["per_case"].items()}
     return {
         "format": RESULTS_FORMAT,
         "bench": str(bench_dir),
