@@ -178,3 +178,24 @@ def reorient(volume, order=(2, 0, 1), flips=(True, False, True)):  # noqa: ANN00
     d = rot @ d
     origin = rot @ origin
     return Volume(new, spacing=tuple(spacing), origin=tuple(origin), direction=tuple(d.ravel()))
+
+
+def import_slicer():  # noqa: ANN201
+    """``import slicer`` (slicer-core), or skip.
+
+    slicer-core's ``slicer`` meta-package imports every module of every folder named ``slicer`` on
+    ``sys.path``; pytest puts ``Testing/`` there, so ``Testing/slicer/*.py`` would be imported as
+    ``slicer.*``. Import it with ``Testing/`` hidden from ``sys.path``.
+    """
+    import sys
+    from pathlib import Path
+
+    if "slicer" in sys.modules:
+        return sys.modules["slicer"]
+    testing = Path(__file__).resolve().parents[1]
+    saved = sys.path[:]
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != testing]
+    try:
+        return pytest.importorskip("slicer")
+    finally:
+        sys.path[:] = saved

@@ -149,3 +149,21 @@ def test_from_canonical_round_trip_used_by_outputs(phantom):
     image, _ = phantom
     moved = reorient(image)
     assert np.array_equal(from_canonical(to_canonical(moved).array, moved), moved.array)
+
+
+def test_canonical_views_match_to_canonical_without_copying(phantom):
+    from coin_core.infer.views import axial_geometry, canonical_view
+
+    for vol in (
+        phantom[0],
+        reorient(phantom[0]),
+        reorient(phantom[0], order=(1, 2, 0), flips=(False, True, True)),
+    ):
+        canon = to_canonical(vol)
+        view = canonical_view(vol.array, vol.direction)
+        assert np.shares_memory(view, vol.array)
+        assert np.array_equal(view, canon.array)
+        z, pixel_mm = axial_geometry(vol)
+        k = np.arange(canon.array.shape[0])
+        np.testing.assert_allclose(z, canon.origin[2] + canon.direction[8] * canon.spacing[2] * k, atol=1e-9)
+        assert pixel_mm == (canon.spacing[1], canon.spacing[0])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import reorient
+from conftest import import_slicer, reorient
 
 from coin_core.io import read_volume, write_volume
 
@@ -117,7 +117,7 @@ def test_overview_png_is_an_rgb_picture(phantom_run):
 
 
 def test_seg_nrrd_reads_back_in_slicer_core_as_the_thresholded_difference(phantom_run, phantom_file):
-    slicer = pytest.importorskip("slicer")
+    slicer = import_slicer()
     import vtk
 
     from coin_core.infer import threshold_difference

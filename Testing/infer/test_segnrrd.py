@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import import_slicer
 
 from coin_core.infer.segnrrd import seg_nrrd_header, segment_extent, write_seg_nrrd
 from coin_core.io import Volume, write_volume
@@ -64,7 +65,7 @@ def test_sitk_reads_the_same_voxels_and_geometry(tmp_path):
 
 @pytest.fixture(scope="module")
 def slicer_scene():
-    slicer = pytest.importorskip("slicer")
+    slicer = import_slicer()
     scene = slicer.vtkMRMLScene()
     app_logic = slicer.vtkSlicerApplicationLogic()
     app_logic.SetMRMLScene(scene)

@@ -8,8 +8,9 @@ Steps (METHOD.md §8.1, per axial slice, in batches):
 4. a counterfactual for the slices with ``probability_before >= screening`` (every slice when
    ``screening`` is None), and its probability (``probability_after``; equal to the first where
    no counterfactual was made, since the image is then unchanged);
-5. the change ``x_cf - x`` goes back to the native slice size; the difference map is
-   ``|x - x_cf| / 2`` (both images in [0, 1] units, as the paper's threshold 0.25 expects);
+5. the change ``x_cf - x`` goes back to the native slice size (bilinear); the difference map is
+   its absolute value / 2, i.e. ``|x - x_cf|`` with both images in [0, 1] units, as the paper's
+   threshold 0.25 expects;
 6. threshold and clean-up (:func:`coin_core.infer.postprocess.threshold_difference`), then
    ``from_canonical`` back to the input's grid.
 
@@ -19,7 +20,8 @@ the window saturates, the model cannot see the voxel, and the counterfactual kee
 Where no counterfactual was made, it is the input exactly.
 
 Memory: the input, the three outputs (counterfactual in the input's dtype, difference float32,
-mask uint8) and one batch of slices; nothing else scales with the number of slices.
+mask uint8, plus the mask's canonical copy) and one batch of slices; the input and the outputs are
+read and written through canonical *views* (:mod:`coin_core.infer.views`), never copied whole.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from coin_core.errors import CoinError
 from coin_core.infer.overview import PreviewSlice, pick_slices
 from coin_core.infer.postprocess import check_postprocess, threshold_array
 from coin_core.infer.precision import autocast, resolve_precision, use_channels_last
+from coin_core.infer.views import axial_geometry, canonical_view
 from coin_core.progress import (
     EtaEstimator,
     ProgressCallback,
@@ -120,11 +123,6 @@ def _prepare_model(model: Any, device: str | None) -> Any:
     return dev
 
 
-def _slice_z(canonical: Volume) -> np.ndarray:
-    k = np.arange(canonical.array.shape[0], dtype=np.float64)
-    return canonical.origin[2] + canonical.direction[8] * canonical.spacing[2] * k
-
-
 def segment_volume(
     volume: Volume,
     model: Any,
@@ -161,7 +159,7 @@ def segment_volume(
     import torch
 
     from coin_core.data.slices import plan_slice, to_model, to_native
-    from coin_core.io import from_canonical, to_canonical
+    from coin_core.io import from_canonical
 
     check_volume(volume)
     check_postprocess(postprocess)
@@ -172,8 +170,7 @@ def segment_volume(
     card = model.card
     thr = float(card.threshold if threshold is None else threshold)
     window = card.window
-    canonical = to_canonical(volume)
-    hu = canonical.array
+    hu = canonical_view(volume.array, volume.direction)  # a view: the input is not copied
     n_slices, rows, cols = hu.shape
     if min(rows, cols) < MIN_INPLANE:
         raise CoinError(
@@ -189,8 +186,11 @@ def segment_volume(
     p_before = np.zeros(n_slices, dtype=np.float32)
     p_after = np.zeros(n_slices, dtype=np.float32)
     made = np.zeros(n_slices, dtype=bool)
-    cf_canon = np.array(hu, copy=True)  # the input where no change is made
-    diff_canon = np.zeros(hu.shape, dtype=np.float32)
+    # outputs are allocated in native order and written through canonical views of them
+    cf_native = np.array(volume.array, copy=True)  # the input where no change is made
+    diff_native = np.zeros(volume.array.shape, dtype=np.float32)
+    cf_canon = canonical_view(cf_native, volume.direction)
+    diff_canon = canonical_view(diff_native, volume.direction)
     report(progress, ProgressEvent("segment", 0, n_slices, f"slices 0/{n_slices}", {"eta_s": None}))
     eta = EtaEstimator(n_slices)
     start = time.monotonic()
@@ -213,8 +213,9 @@ def segment_volume(
                     x_cf = model.counterfactual(xs).float()
                     pa = model.probability(x_cf.contiguous(memory_format=fmt)).float().reshape(-1)
                 delta = (x_cf - xs.float())[:, 0]
-                d_native = to_native(delta.abs() * 0.5, geom, "image").clamp_(0.0, 1.0)
-                change = to_native(delta, geom, "image") * float(half_range)
+                delta = to_native(delta, geom, "image")  # one resize serves both outputs
+                d_native = (delta.abs() * 0.5).clamp_(0.0, 1.0)
+                change = delta * float(half_range)
                 ks = k0 + np.flatnonzero(sel)
                 made[ks] = True
                 p_after[ks] = pa.cpu().numpy()
@@ -249,18 +250,10 @@ def segment_volume(
         )
         for k in pick_slices(p_before, mask_canon, n=preview_slices)
     ]
-    slice_z = _slice_z(canonical)
-    pixel_mm = (canonical.spacing[1], canonical.spacing[0])
-    del hu, canonical  # the canonical copy of the input is no longer needed
-
-    def native(arr: np.ndarray, dtype: Any) -> Volume:
-        return volume.with_array(np.ascontiguousarray(from_canonical(arr, volume), dtype=dtype))
-
-    counterfactual = native(cf_canon, cf_canon.dtype)
-    del cf_canon
-    difference = native(diff_canon, np.float32)
-    del diff_canon
-    mask = native(mask_canon, np.uint8)
+    slice_z, pixel_mm = axial_geometry(volume)
+    counterfactual = volume.with_array(cf_native)
+    difference = volume.with_array(diff_native)
+    mask = volume.with_array(np.ascontiguousarray(from_canonical(mask_canon, volume), dtype=np.uint8))
     report(progress, ProgressEvent("postprocess", 1, 1, f"{int(mask_canon.sum())} lesion voxels"))
     return SegmentationResult(
         probability_before=p_before,
