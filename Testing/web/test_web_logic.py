@@ -12,9 +12,8 @@ import pytest
 pytest.importorskip("trame_slicer", reason="trame-slicer is not installed (requirements/web.txt)")
 
 
-@pytest.fixture
-def a_page_logic(a_data_root, a_tiny_model):  # noqa: ANN001, ANN201
-    """PageLogic on a fresh server and scene, listing only the tiny model; device cpu."""
+def page_logic(data_root, models: list[tuple[str, str]]):  # noqa: ANN001, ANN201
+    """PageLogic on a fresh (not started) trame server and a fresh scene; device cpu."""
     from trame.app import get_server
     from trame_slicer.core import SlicerApp
 
@@ -22,7 +21,13 @@ def a_page_logic(a_data_root, a_tiny_model):  # noqa: ANN001, ANN201
     from coin_web.logic import PageLogic
 
     server = get_server(f"coin-web-test-{uuid.uuid4().hex}", client_type="vue3")
-    return PageLogic(server, SlicerApp(), DataRoot(a_data_root), [("tiny", str(a_tiny_model))], "cpu")
+    return PageLogic(server, SlicerApp(), DataRoot(data_root), models, "cpu")
+
+
+@pytest.fixture
+def a_page_logic(a_data_root, a_tiny_model):  # noqa: ANN001, ANN201
+    """PageLogic listing only the tiny model."""
+    return page_logic(a_data_root, [("tiny", str(a_tiny_model))])
 
 
 def test_every_logic_is_built_without_a_browser_and_lists_the_data_root(a_page_logic):
@@ -93,3 +98,20 @@ def test_generate_threshold_edit_and_save_through_the_shared_slicer_logic(a_page
 
     saved = sitk.GetArrayFromImage(sitk.ReadImage(str(a_data_root / "phantom_lesion.seg.nrrd")))
     assert int(np.count_nonzero(saved)) == logic.review.segment_voxel_count()
+
+
+def test_a_broken_model_fails_in_the_worker_and_the_page_says_why(a_data_root, tmp_path):
+    broken = tmp_path / "broken_model"
+    broken.mkdir()
+    (broken / "model.json").write_text("this is not JSON")
+    logic = page_logic(a_data_root, [("broken", str(broken))])
+
+    async def scenario():  # noqa: ANN202
+        assert await logic.files.open("phantom.nii.gz")
+        assert logic.run.generate()
+        await logic.run.wait()
+
+    asyncio.run(scenario())
+    assert logic.messages.data.kind == "error" and "broken_model" in logic.messages.data.text
+    assert logic.run.data.status == "Failed" and not logic.run.data.running and not logic.session.busy
+    assert logic.session.outputs is None and logic.session.volume_node is not None

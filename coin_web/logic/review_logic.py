@@ -6,6 +6,8 @@ Re-thresholding is ``SegmentationLogic.rethreshold`` (COINSegmentation's logic, 
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 from trame_server import Server
 from trame_slicer.app.logic import BaseLogic
@@ -16,6 +18,7 @@ from ..state import Overlay, ReviewState
 from .message_logic import MessageLogic
 
 DIFFERENCE_OPACITY = 0.6
+COALESCE_SECONDS = 0.05
 
 
 class ReviewLogic(BaseLogic[ReviewState]):
@@ -35,10 +38,29 @@ class ReviewLogic(BaseLogic[ReviewState]):
         session.volume_changed.connect(self._on_volume_changed)
         session.result_changed.connect(self._on_result_changed)
         slicer_app.segmentation_editor.segmentation_modified.connect(self.update_count)
-        self.bind_changes({self.name.threshold: self.set_threshold, self.name.overlay: self.set_overlay})
+        self._pending_threshold: float | None = None
+        self.bind_changes(
+            {self.name.threshold: self._on_threshold_moved, self.name.overlay: self.set_overlay}
+        )
 
     def set_ui(self, ui) -> None:  # noqa: ANN001
         pass  # the controls are bound to the state; nothing to connect
+
+    def _on_threshold_moved(self, threshold: float) -> None:
+        # a dragged slider sends many values: apply only the latest one, once per loop turn
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.set_threshold(threshold)
+            return
+        if self._pending_threshold is None:
+            loop.call_later(COALESCE_SECONDS, self._apply_pending_threshold)
+        self._pending_threshold = float(threshold)
+
+    def _apply_pending_threshold(self) -> None:
+        threshold, self._pending_threshold = self._pending_threshold, None
+        if threshold is not None:
+            self.set_threshold(threshold)
 
     def set_threshold(self, threshold: float) -> int | None:
         """Re-threshold the difference map into the lesion segment; returns the new voxel count."""
