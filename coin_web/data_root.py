@@ -13,6 +13,7 @@ from coin_core.errors import CoinError
 
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 DICOM_SUFFIXES = (".dcm", ".ima")
+DICOM_PROBE_FILES = 3
 # our own outputs are not offered as inputs
 OUTPUT_MARKERS = ("_counterfactual.", "_difference.", ".seg.nrrd")
 
@@ -32,12 +33,18 @@ def is_volume_file(path: Path) -> bool:
     return name.endswith(VOLUME_SUFFIXES) and not any(m in name for m in OUTPUT_MARKERS)
 
 
-def is_dicom_folder(path: Path) -> bool:
-    """True when the folder directly holds ``.dcm`` / ``.ima`` files."""
+def is_dicom_folder(path: Path, probe: int = DICOM_PROBE_FILES) -> bool:
+    """True when the folder directly holds ``.dcm`` / ``.ima`` files, or (suffix-less series) one of
+    its first ``probe`` files starts with the DICOM preamble."""
+    from coin_core.io.dicom import is_dicom_file
+
     try:
-        return any(p.is_file() and p.suffix.lower() in DICOM_SUFFIXES for p in path.iterdir())
+        files = [p for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith(".")]
     except OSError:
         return False
+    if any(p.suffix.lower() in DICOM_SUFFIXES for p in files):
+        return True
+    return any(is_dicom_file(p) for p in files[:probe])
 
 
 class DataRoot:

@@ -115,3 +115,18 @@ def test_a_broken_model_fails_in_the_worker_and_the_page_says_why(a_data_root, t
     assert logic.messages.data.kind == "error" and "broken_model" in logic.messages.data.text
     assert logic.run.data.status == "Failed" and not logic.run.data.running and not logic.session.busy
     assert logic.session.outputs is None and logic.session.volume_node is not None
+
+
+def test_a_dicom_series_folder_without_suffixes_is_listed_and_opens(a_data_root):
+    import shutil
+    from pathlib import Path
+
+    import pydicom
+
+    series = Path(pydicom.__file__).parent / "data" / "test_files" / "dicomdirtests" / "98892001" / "CT5N"
+    shutil.copytree(series, a_data_root / "CT5N")
+    logic = page_logic(a_data_root, [])
+    assert ("CT5N", "dicom") in [(e.name, e.kind) for e in logic.files.data.entries]
+    assert asyncio.run(logic.files.open("CT5N")), logic.messages.data.text
+    node = logic.session.volume_node
+    assert node.GetName() == "CT5N" and node.GetImageData().GetDimensions()[2] > 1
