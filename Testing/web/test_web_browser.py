@@ -144,8 +144,13 @@ def test_review_page_generates_thresholds_edits_and_saves_in_chromium(a_web_serv
         k: np.asarray(Image.open(v).convert("RGB"), dtype=np.int16)
         for k, v in result["overlay_shots"].items()
     }
+    v = {k: int(round(result["views"][0][k])) for k in ("x", "y", "width", "height")}
+    first = np.asarray(Image.open(result["screenshot"]).convert("RGB"), dtype=np.int16)
+    first = first[v["y"] : v["y"] + v["height"], v["x"] : v["x"] + v["width"]]
+    back = np.abs(shots["image"] - first).mean()  # toggled back to "image": the same picture again
+    assert back < 0.2, back
     for overlay in ("difference", "counterfactual"):  # each toggle changes what the axial view shows
-        assert np.abs(shots[overlay] - shots["image"]).mean() > 1.0, overlay
+        assert np.abs(shots[overlay] - shots["image"]).mean() > 0.5, overlay
 
     assert sorted(result["saved"]) == ["phantom_counterfactual.nii.gz", "phantom_lesion.seg.nrrd"]
     voxels, header = seg_nrrd_voxels(a_data_root / "phantom_lesion.seg.nrrd")
