@@ -8,6 +8,17 @@ from train_helpers import TINY_SIZE, build_phantom_bench, tiny_overrides
 from coin_core.config import load_config
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():  # noqa: ANN201
+    """Tiny networks run fastest on one thread (OpenMP spinning costs more on 2 shared cores)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def tiny_config():  # noqa: ANN201
     """The small preset shrunk to 32x32 inputs and a few steps."""

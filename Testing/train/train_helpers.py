@@ -35,7 +35,9 @@ def tiny_overrides(**extra):  # noqa: ANN003, ANN201
     return over
 
 
-def build_phantom_bench(root, size: int, n_cases: int = 1, draws: dict | None = None, shape=(16, 64, 64)):  # noqa: ANN001, ANN201
+def build_phantom_bench(
+    root, size: int, n_cases: int = 1, draws: dict | None = None, shape=(16, 64, 64), lesion_size=None
+):  # noqa: ANN001, ANN201
     """A real BENCH folder: phantom CTs in nnU-Net layout -> build_benchmark (kidney host)."""
     from coin_core.data.benchmark_build import BenchmarkConfig, build_benchmark
     from coin_core.data.lesions import LesionParams
@@ -45,7 +47,7 @@ def build_phantom_bench(root, size: int, n_cases: int = 1, draws: dict | None = 
     cfg = BenchmarkConfig(
         size=size,
         draws=draws or {"train": 6, "val": 4, "test": 2},
-        lesion=LesionParams(size=max(6, size // 6)),
+        lesion=LesionParams(size=lesion_size or max(6, size // 6)),
         min_host_pixels=20,
     )
     build_benchmark(root / "raw", root / "bench", cfg)

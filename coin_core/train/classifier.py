@@ -112,7 +112,7 @@ def _fit(cfg, train, val, out_dir, window, device, sink, should_stop) -> Classif
     spe = cc.steps_per_epoch or per_pass
     total = cc.epochs * spe
     eta = EtaEstimator(total)
-    best: dict[str, Any] = {"score": -math.inf, "state": None, "metrics": {}}
+    best: dict[str, Any] = {"score": (-math.inf, -math.inf), "state": None, "metrics": {}}
     stream = _batch_stream(len(train), cc.batch_size, cfg.seed, info)
     step = 0
     loss_fn = nn.BCEWithLogitsLoss()
@@ -148,8 +148,9 @@ def _fit(cfg, train, val, out_dir, window, device, sink, should_stop) -> Classif
                     )
             metrics = _validate(model, val, cfg, dev) if info.is_main else {}
             metrics["train/steps_per_s"] = spe / max(time.monotonic() - t0, 1e-9)
-            score = metrics.get("val/auc", float("nan"))
-            score = -metrics.get("val/loss", 0.0) if math.isnan(score) else score
+            # best AUC; ties (AUC 1.0 is common on easy sets) go to the lower validation loss
+            auc = metrics.get("val/auc", math.nan)
+            score = (-math.inf if math.isnan(auc) else auc, -metrics.get("val/loss", math.inf))
             if info.is_main and score > best["score"]:
                 best = {"score": score, "state": copy.deepcopy(model.state_dict()), "metrics": metrics}
                 best["metrics"]["epoch"] = epoch + 1
