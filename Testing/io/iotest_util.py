@@ -36,3 +36,23 @@ def png_bytes_rgb() -> bytes:
     buf = io.BytesIO()
     Image.fromarray(rng.integers(0, 255, (12, 10, 3), dtype=np.uint8), "RGB").save(buf, format="PNG")
     return buf.getvalue()
+
+
+def local_testdata(name: str) -> Path | None:
+    """A file of pydicom's test data or of pydicom-data, found locally (never downloaded).
+
+    ``pydicom.data.get_testdata_file`` would try to download missing files (with long retries).
+    """
+    import pydicom.data
+
+    roots = [Path(pydicom.data.__file__).parent / "test_files"]
+    try:
+        import data_store  # the pydicom-data package
+
+        roots.append(Path(data_store.__file__).parent / "data")
+    except ImportError:
+        pass
+    for root in roots:
+        if (root / name).is_file():
+            return root / name
+    return None

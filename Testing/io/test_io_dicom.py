@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from iotest_util import hu, ipp_iop
-from pydicom.data import get_testdata_file
+from iotest_util import hu, ipp_iop, local_testdata
 
 from coin_core.errors import CoinError
 from coin_core.io import list_dicom_series, read_volume
@@ -54,15 +53,15 @@ def test_axial_ct_geometry_matches_the_tags(ct5n: Path) -> None:
 
 
 def test_rescale_slope_and_intercept_give_hu() -> None:
-    ct = Path(get_testdata_file("CT_small.dcm"))
+    ct = local_testdata("CT_small.dcm")
     img = read_dicom_slices([str(ct)])
     np.testing.assert_allclose(np.asarray(_array(img))[0], hu(ct))
-    mr = get_testdata_file("MR2_UNCR.dcm")  # pydicom-data: slope 3.774114, intercept 0.000061
+    mr = local_testdata("MR2_UNCR.dcm")  # pydicom-data: slope 3.774114, intercept 0.000061
     if mr is None:
-        pytest.skip("pydicom-data's MR2_UNCR.dcm is not available")
+        pytest.skip("pydicom-data's MR2_UNCR.dcm is not installed")
     assert float(pydicom.dcmread(mr).RescaleSlope) != 1.0
-    img = read_dicom_slices([mr])
-    np.testing.assert_allclose(np.asarray(_array(img))[0], hu(Path(mr)), rtol=1e-6)
+    img = read_dicom_slices([str(mr)])
+    np.testing.assert_allclose(np.asarray(_array(img))[0], hu(mr), rtol=1e-6)
 
 
 def _array(img):  # noqa: ANN001, ANN202
@@ -72,7 +71,7 @@ def _array(img):  # noqa: ANN001, ANN202
 
 
 def test_single_2d_dicom_file_is_an_error() -> None:
-    ct = Path(get_testdata_file("CT_small.dcm"))
+    ct = local_testdata("CT_small.dcm")
     with pytest.raises(CoinError, match="2D") as info:
         read_volume(ct)
     assert str(ct) in str(info.value)
