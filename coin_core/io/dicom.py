@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from coin_core.errors import CoinError
-from coin_core.io.volume import Volume, _as_3d_scalar, _sitk_reason
+from coin_core.io.volume import Volume, _as_3d_scalar, _sitk_reason, quiet_itk_warnings
 
 if TYPE_CHECKING:
     import SimpleITK as sitk
@@ -64,15 +64,6 @@ def is_dicom_file(path: str | os.PathLike[str]) -> bool:
     return len(head) == 132 and head[128:132] == b"DICM"
 
 
-def _quiet_warnings():  # noqa: ANN202
-    """ITK writes warnings to stderr; library code must stay silent. Returns a restore callable."""
-    import SimpleITK as sitk
-
-    before = sitk.ProcessObject.GetGlobalWarningDisplay()
-    sitk.ProcessObject.SetGlobalWarningDisplay(False)
-    return lambda: sitk.ProcessObject.SetGlobalWarningDisplay(before)
-
-
 def _tag(reader: sitk.ImageFileReader, key: str) -> str:
     return reader.GetMetaData(key).strip() if reader.HasMetaDataKey(key) else ""
 
@@ -94,7 +85,7 @@ def _try_header(path: Path) -> sitk.ImageFileReader | None:
 def _scan(folder: Path) -> list[tuple[DicomSeriesInfo, list[tuple[str, sitk.ImageFileReader]]]]:
     """Read every DICOM header directly inside ``folder`` once and group the files by series."""
     groups: dict[str, list[tuple[str, sitk.ImageFileReader]]] = {}
-    restore = _quiet_warnings()
+    restore = quiet_itk_warnings()
     try:
         for path in sorted(p for p in folder.iterdir() if p.is_file()):
             if path.name.upper().startswith("DICOMDIR"):
@@ -211,7 +202,7 @@ def read_dicom_slices(files: list[str]) -> sitk.Image:
     reader = sitk.ImageSeriesReader()
     reader.SetImageIO("GDCMImageIO")
     reader.SetFileNames([str(f) for f in files])
-    restore = _quiet_warnings()
+    restore = quiet_itk_warnings()
     try:
         return reader.Execute()
     except RuntimeError as err:

@@ -30,7 +30,7 @@ _FORMATS_HINT = (
 )
 
 
-@dataclass
+@dataclass(eq=False)  # numpy arrays have no single truth value; compare fields explicitly
 class Volume:
     """A 3D scalar image with its physical geometry (LPS, SimpleITK conventions).
 
@@ -145,6 +145,15 @@ def _as_3d_scalar(img: sitk.Image, source: str | os.PathLike[str] | None) -> sit
     return img
 
 
+def quiet_itk_warnings():  # noqa: ANN201
+    """ITK prints warnings to stderr; library code stays silent. Returns a callable that restores."""
+    import SimpleITK as sitk
+
+    before = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    return lambda: sitk.ProcessObject.SetGlobalWarningDisplay(before)
+
+
 def _suffix(path: Path) -> str:
     name = path.name.lower()
     for suf in READ_SUFFIXES:
@@ -178,6 +187,7 @@ def _read_file(path: Path) -> sitk.Image:
         from coin_core.io.nifti_check import check_nifti_complete
 
         check_nifti_complete(path)  # ITK pads truncated NIfTI data silently
+    restore = quiet_itk_warnings()
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as err:
@@ -185,6 +195,8 @@ def _read_file(path: Path) -> sitk.Image:
             f"Could not read '{path}': the file is damaged or not a valid image ({_sitk_reason(err)}).",
             "check that the file is complete (re-copy or re-export it); " + _FORMATS_HINT,
         ) from None
+    finally:
+        restore()
 
 
 def read_volume(path: str | os.PathLike[str], series_uid: str | None = None) -> Volume:
