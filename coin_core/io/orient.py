@@ -68,7 +68,7 @@ def to_canonical(volume: Volume) -> Volume:
         array=_reorder(volume.array, perm, flips),
         spacing=tuple(new_spacing),
         origin=tuple(origin),
-        direction=tuple(new_dir.ravel()),
+        direction=tuple((new_dir + 0.0).ravel()),  # + 0.0 turns -0.0 from the flips into 0.0
     )
 
 
