@@ -33,6 +33,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--events-jsonl", metavar="PATH", help="also write progress events as JSON lines")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -119,6 +120,10 @@ def _setup(args: argparse.Namespace):  # noqa: ANN202
     from coin_core.device import pick_device
     from coin_core.train import ddp
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     info = ddp.init_from_env(pick_device(args.device))
     bar = _Bar(enabled=info.is_main and not args.no_progress)
     return info, bar

@@ -1,0 +1,80 @@
+"""`coin train-classifier` and `coin train` end to end on a tiny phantom slice set."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+from train_helpers import tiny_overrides
+
+from coin_core.cli.main import main
+from coin_core.config import load_config
+from coin_core.modelfile import load_model
+
+
+def _config_file(tmp_path, **extra):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(load_config("small", tiny_overrides(**extra)).to_dict()), encoding="utf-8")
+    return str(path)
+
+
+def test_dry_run_prints_the_resolved_config_and_writes_nothing(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "run"),
+                "--config",
+                "paper",
+                "--dry-run",
+            ]
+        )
+        == 0
+    )
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed == load_config("paper").to_dict()
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_bad_config_key_exits_2_naming_it(tmp_path, capsys):
+    (tmp_path / "bad.yaml").write_text("base: small\ngan: {gen_update_frq: 3}\n")
+    argv = [
+        "train",
+        "--data",
+        str(tmp_path),
+        "--out",
+        str(tmp_path / "run"),
+        "--config",
+        str(tmp_path / "bad.yaml"),
+    ]
+    assert main(argv) == 2
+    assert "'gan.gen_update_frq'" in capsys.readouterr().err
+
+
+def test_classifier_then_train_with_it_ends_with_a_loadable_model(tiny_bench, tmp_path, capsys):
+    cfg = _config_file(tmp_path, **{"gan.max_steps": 4})
+    cls = tmp_path / "cls"
+    common = ["--data", str(tiny_bench), "--config", cfg, "--device", "cpu", "--no-progress"]
+    assert main(["train-classifier", "--out", str(cls), *common]) == 0
+    assert (cls / "classifier.json").is_file() and (cls / "classifier.safetensors").is_file()
+    run = tmp_path / "run"
+    events = tmp_path / "ev.jsonl"
+    assert (
+        main(["train", "--out", str(run), "--classifier", str(cls), "--events-jsonl", str(events), *common])
+        == 0
+    )
+    assert "model:" in capsys.readouterr().out
+    assert not (run / "classifier").exists() and (run / "config.yaml").is_file()
+    model = load_model(run / "model", device="cpu")
+    card = json.loads((run / "model" / "model.json").read_text())
+    assert model.card.method == "coin" and card["validation_metrics"]["gan_steps"] == 4
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    assert [e["done"] for e in lines if e["stage"] == "gan"] == [1, 2, 3, 4]
+    assert all("eta_s" in e["metrics"] for e in lines if e["stage"] == "gan")
+
+    # --resume on a finished run keeps the model and does no further steps
+    assert main(["train", "--out", str(run), "--classifier", str(cls), "--resume", *common]) == 0
+    assert json.loads((run / "model" / "model.json").read_text())["validation_metrics"]["gan_steps"] == 4
