@@ -91,6 +91,11 @@ def test_bf16_stays_close_to_fp32(phantom, tiny_model):
     a = segment_volume(image, tiny_model, screening=None, precision="fp32")
     b = segment_volume(image, tiny_model, screening=None, precision="bf16")
     assert b.info["precision"] == "bf16"
+    import torch
+
+    assert all(
+        p.dtype == torch.float32 for p in tiny_model.generator.parameters()
+    )  # caller's model untouched
     err = np.abs(a.difference.array - b.difference.array)
     assert float(err.max()) < 0.05 and float(err.mean()) < 0.005
 

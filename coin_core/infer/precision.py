@@ -9,6 +9,10 @@
 
 On CPU the networks and the inputs are put in ``channels_last`` layout in every precision: the
 oneDNN convolutions are about 2.5x faster that way here even in float32 (see docs/benchmarks.md).
+For bf16 on CPU, :func:`inference_model` also runs the networks on bfloat16 *copies* of their
+weights (under autocast, so inputs, the classifier's logits and the final fusion with the input
+stay float32): autocast alone re-casts the weights and runs batch norm in float32 on every call,
+which here costs about a third of the gain. The caller's model is left in float32.
 The bf16 outputs stay within the tolerance stated in docs/benchmarks.md of float32 (measured by
 ``benchmarks/segment_speed.py``); pass ``precision="fp32"`` to switch mixed precision off.
 """
@@ -16,6 +20,7 @@ The bf16 outputs stay within the tolerance stated in docs/benchmarks.md of float
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 from pathlib import Path
 
@@ -67,3 +72,15 @@ def use_channels_last(device) -> bool:  # noqa: ANN001
     import torch
 
     return torch.device(device).type in ("cpu", "cuda")
+
+
+def inference_model(model, precision: str, device):  # noqa: ANN001, ANN201
+    """The model to run: ``model`` itself, or for bf16 on CPU a shallow copy with bf16 networks."""
+    import torch
+
+    if precision != "bf16" or torch.device(device).type != "cpu":
+        return model
+    fast = copy.copy(model)
+    for name in ("classifier", "encoder", "generator"):
+        setattr(fast, name, copy.deepcopy(getattr(model, name)).to(torch.bfloat16))
+    return fast

@@ -35,7 +35,7 @@ import numpy as np
 from coin_core.errors import CoinError
 from coin_core.infer.overview import PreviewSlice, pick_slices
 from coin_core.infer.postprocess import check_postprocess, threshold_array
-from coin_core.infer.precision import autocast, resolve_precision, use_channels_last
+from coin_core.infer.precision import autocast, inference_model, resolve_precision, use_channels_last
 from coin_core.infer.views import axial_geometry, canonical_view
 from coin_core.progress import (
     EtaEstimator,
@@ -179,6 +179,7 @@ def segment_volume(
         )
     dev = _prepare_model(model, device)
     prec = resolve_precision(precision, dev)
+    net = inference_model(model, prec, dev)
     fmt = torch.channels_last if use_channels_last(dev) else torch.contiguous_format
     geom = plan_slice((rows, cols), int(card.input_size))
     half_range = np.float32((window.hi - window.lo) / 2.0)
@@ -202,7 +203,7 @@ def segment_volume(
             x = to_model(window.normalize(hu_b), geom, "image")[:, None]
             x = x.contiguous(memory_format=fmt)
             with autocast(prec, dev):
-                p = model.probability(x).float().reshape(-1)
+                p = net.probability(x).float().reshape(-1)
             p_before[k0:k1] = p.cpu().numpy()
             p_after[k0:k1] = p_before[k0:k1]
             sel = np.ones(k1 - k0, dtype=bool) if screening is None else p_before[k0:k1] >= screening
@@ -210,8 +211,8 @@ def segment_volume(
                 idx = torch.from_numpy(np.flatnonzero(sel)).to(dev)
                 xs = x.index_select(0, idx)
                 with autocast(prec, dev):
-                    x_cf = model.counterfactual(xs).float()
-                    pa = model.probability(x_cf.contiguous(memory_format=fmt)).float().reshape(-1)
+                    x_cf = net.counterfactual(xs).float()
+                    pa = net.probability(x_cf.contiguous(memory_format=fmt)).float().reshape(-1)
                 delta = (x_cf - xs.float())[:, 0]
                 delta = to_native(delta, geom, "image")  # one resize serves both outputs
                 d_native = (delta.abs() * 0.5).clamp_(0.0, 1.0)
