@@ -45,8 +45,10 @@ def _assert_identical(a: dict, b: dict) -> None:
 def test_half_run_plus_resume_gives_bit_identical_weights(splits, tmp_path):
     train, val = splits
     cfg = _cfg(**{"gan.max_steps": 8})
+    deterministic_before = torch.are_deterministic_algorithms_enabled()
     straight = fit_gan(cfg, train, val, _classifier(cfg), tmp_path / "a", device="cpu")
     assert straight.step == 8
+    assert torch.are_deterministic_algorithms_enabled() == deterministic_before  # global flag restored
     half = _cfg(**{"gan.max_steps": 4})
     first = fit_gan(half, train, val, _classifier(cfg), tmp_path / "b", device="cpu")
     assert first.step == 4 and latest_checkpoint(tmp_path / "b").name == "step-00000004"

@@ -27,6 +27,17 @@ from coin_core.errors import CoinError
 FORMAT = "coin-checkpoint/1"
 PREFIX = "step-"
 
+# config keys that may change between a run and its resumption
+RESUMABLE_CHANGES = {
+    "gan.epochs",
+    "gan.max_steps",
+    "gan.checkpoint_every",
+    "gan.keep_checkpoints",
+    "gan.log_every",
+    "gan.val_max_batches",
+    "num_workers",
+}
+
 
 def optimizer_to_parts(
     name: str, opt: torch.optim.Optimizer
@@ -151,3 +162,26 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, (set, tuple)):
         return list(obj)
     return float(obj)
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else k
+        if isinstance(v, dict):
+            out.update(_flatten(v, key))
+        else:
+            out[key] = v
+    return out
+
+
+def check_compatible(now: dict[str, Any], then: dict[str, Any], folder: Path) -> None:
+    """Raise a CoinError listing the config keys (other than schedule keys) that differ."""
+    a, b = _flatten(now), _flatten(then)
+    diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k not in RESUMABLE_CHANGES)
+    if diff:
+        shown = ", ".join(f"{k}: {b.get(k)!r} -> {a.get(k)!r}" for k in diff[:6])
+        raise CoinError(
+            f"Cannot resume from {folder}: the config differs in {shown}.",
+            "resume with the config the run was started with, or start a new run folder.",
+        )

@@ -34,7 +34,7 @@ from coin_core.progress import EtaEstimator, ProgressCallback, ProgressEvent, St
 from coin_core.train import ddp, loop
 from coin_core.train.events import EventSink
 from coin_core.train.metrics import roc_auc
-from coin_core.train.seeding import seed_everything
+from coin_core.train.seeding import restored_determinism, seed_everything
 
 FORMAT = "coin-classifier/1"
 WEIGHTS = "classifier.safetensors"
@@ -79,7 +79,8 @@ def fit_classifier(
     """
     sink = EventSink(progress, events_jsonl, enabled=ddp.current().is_main)
     try:
-        return _fit(cfg, train, val, Path(out_dir), window, device, sink, should_stop)
+        with restored_determinism():
+            return _fit(cfg, train, val, Path(out_dir), window, device, sink, should_stop)
     except KeyboardInterrupt:
         raise CoinCancelled(
             f"Classifier training interrupted; the best classifier so far (if any) is in {out_dir}. "

@@ -10,6 +10,7 @@ bit-exactly on CPU from the newest one. Ctrl-C (or ``should_stop``) saves a chec
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -29,18 +30,7 @@ from coin_core.train import ddp, loop
 from coin_core.train.events import EventSink
 from coin_core.train.metrics import counterfactual_validity
 from coin_core.train.phases import CounterfactualNet, conditions, discriminator_phase, generator_phase, to_bin
-from coin_core.train.seeding import capture_rng, restore_rng, seed_everything
-
-# config keys that may change between a run and its resumption
-RESUMABLE_CHANGES = {
-    "gan.epochs",
-    "gan.max_steps",
-    "gan.checkpoint_every",
-    "gan.keep_checkpoints",
-    "gan.log_every",
-    "gan.val_max_batches",
-    "num_workers",
-}
+from coin_core.train.seeding import capture_rng, restore_rng, restored_determinism, seed_everything
 
 
 @dataclass
@@ -91,11 +81,12 @@ def fit_gan(
         CoinError: NaN/Inf loss (naming step and term), incompatible checkpoint, too little data.
         CoinCancelled: after Ctrl-C or ``should_stop``, once the checkpoint is saved.
     """
-    run = _GanRun(cfg, train, val, classifier, Path(run_dir), device, progress, should_stop, events_jsonl)
-    try:
-        return run.fit(resume)
-    finally:
-        run.sink.close()
+    with restored_determinism():
+        run = _GanRun(cfg, train, val, classifier, Path(run_dir), device, progress, should_stop, events_jsonl)
+        try:
+            return run.fit(resume)
+        finally:
+            run.sink.close()
 
 
 class _GanRun:
@@ -198,7 +189,7 @@ class _GanRun:
                     cfg.method, cfg.loss, self.cf_ddp, self.classifier, self.disc, x, cond
                 )
             self.g_terms = {k: float(v.detach()) for k, v in terms.items()}
-            loop.check_finite(self.g_terms, self.step, "Training", self.last_ckpt)
+            self._check_finite(self.g_terms)
             loop.backward_step(total_g, self.opt_g, self.scaler_g)
             self.disc.requires_grad_(True)
             x_cf = x_cf.detach()
@@ -208,8 +199,18 @@ class _GanRun:
         with loop.autocast(dev, cfg.amp, cfg.amp_dtype):
             total_d, d_terms = discriminator_phase(cfg.loss.adv, self.disc_ddp, x, x_cf, cond)
         self.d_terms = {k: float(v.detach()) for k, v in d_terms.items()}
-        loop.check_finite(self.d_terms, self.step, "Training", self.last_ckpt)
+        self._check_finite(self.d_terms)
         loop.backward_step(total_d, self.opt_d, self.scaler_d)
+
+    def _check_finite(self, terms: dict[str, float]) -> None:
+        # every process stops together (a lone rank raising would leave the others waiting)
+        bad = any(not math.isfinite(v) for v in terms.values())
+        if ddp.any_flag(bad, self.info, self.device):
+            loop.check_finite(terms, self.step, "Training", self.last_ckpt)
+            raise CoinError(
+                f"Training stopped at step {self.step}: a loss became NaN/Inf on another process.",
+                "lower the learning rate or switch amp off, then resume with --resume.",
+            )
 
     def _after_step(self, eta: EtaEstimator, start_step: int, t0: float) -> None:
         cfg = self.cfg
@@ -339,7 +340,7 @@ class _GanRun:
             self.sink.emit(ProgressEvent(stage="gan", message="No checkpoint found; starting from step 0."))
             return
         tensors, meta = ckpt.load_checkpoint(folder)
-        check_compatible(self.cfg.to_dict(), meta.get("config", {}), folder)
+        ckpt.check_compatible(self.cfg.to_dict(), meta.get("config", {}), folder)
         try:
             ckpt.load_module("encoder", self.cf.encoder, tensors)
             ckpt.load_module("generator", self.cf.generator, tensors)
@@ -377,25 +378,3 @@ def _frozen_copy(classifier: nn.Module, device: torch.device, fmt: torch.memory_
 
 def _step_of(folder: Path) -> int:
     return int(folder.name[len(ckpt.PREFIX) :])
-
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}.{k}" if prefix else k
-        if isinstance(v, dict):
-            out.update(_flatten(v, key))
-        else:
-            out[key] = v
-    return out
-
-
-def check_compatible(now: dict[str, Any], then: dict[str, Any], folder: Path) -> None:
-    a, b = _flatten(now), _flatten(then)
-    diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k not in RESUMABLE_CHANGES)
-    if diff:
-        shown = ", ".join(f"{k}: {b.get(k)!r} -> {a.get(k)!r}" for k in diff[:6])
-        raise CoinError(
-            f"Cannot resume from {folder}: the config differs in {shown}.",
-            "resume with the config the run was started with, or start a new run folder.",
-        )

@@ -49,7 +49,7 @@ def write_run_config(run_dir: Path, cfg: TrainConfig, resume: bool) -> None:
     """Write RUN/config.yaml; on resume check the stored one is compatible."""
     import yaml
 
-    from coin_core.train.gan import check_compatible
+    from coin_core.train.checkpoint import check_compatible
 
     path = run_dir / "config.yaml"
     if resume and path.is_file():
