@@ -129,3 +129,30 @@ def test_resume_refuses_a_changed_loss_weight(splits, tmp_path):
     changed = _cfg(**{"gan.max_steps": 4, "loss.lambda_kl": 1.0})
     with pytest.raises(CoinError, match=r"loss\.lambda_kl: 5\.0 -> 1\.0"):
         fit_gan(changed, train, val, _classifier(cfg), tmp_path, resume=True, device="cpu")
+
+
+def test_channels_last_computes_the_same_losses(splits, tmp_path):
+    # first-step losses (before any update) agree; later weights differ by Adam's ±lr on near-zero grads
+    train, val = splits
+    first = {}
+    for layout in (False, True):
+        events = []
+        cfg = _cfg(**{"gan.max_steps": 1, "channels_last": layout})
+        fit_gan(
+            cfg, train, val, _classifier(_cfg()), tmp_path / str(layout), device="cpu", progress=events.append
+        )
+        first[layout] = next(e.metrics for e in events if e.stage == "gan")
+    losses = [k for k in first[False] if k.startswith("Loss/")]
+    assert len(losses) >= 7
+    for k in losses:
+        assert first[True][k] == pytest.approx(first[False][k], rel=1e-4, abs=1e-6), k
+
+
+def test_singla_is_a_config_of_the_same_trainer(splits, tmp_path):
+    train, val = splits
+    cfg = load_config("singla", tiny_overrides(**{"gan.max_steps": 3}))
+    events = []
+    res = fit_gan(cfg, train, val, _classifier(cfg), tmp_path, device="cpu", progress=events.append)
+    assert res.step == 3 and cfg.model.generator.fusion == "tanh"
+    g_terms = {k for e in events if e.stage == "gan" for k in e.metrics if k.startswith("Loss/G/")}
+    assert g_terms == {"Loss/G/adv", "Loss/G/kl", "Loss/G/rec", "Loss/G/total"}  # no TV for Singla*

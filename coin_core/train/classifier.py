@@ -153,8 +153,8 @@ def _fit(cfg, train, val, out_dir, window, device, sink, should_stop) -> Classif
             auc = metrics.get("val/auc", math.nan)
             score = (-math.inf if math.isnan(auc) else auc, -metrics.get("val/loss", math.inf))
             if info.is_main and score > best["score"]:
-                best = {"score": score, "state": copy.deepcopy(model.state_dict()), "metrics": metrics}
-                best["metrics"]["epoch"] = epoch + 1
+                kept = {**metrics, "epoch": epoch + 1}
+                best = {"score": score, "state": copy.deepcopy(model.state_dict()), "metrics": kept}
                 save_classifier(out_dir, model, cfg.model, window=window, metrics=best["metrics"])
             sink.emit(
                 ProgressEvent(
