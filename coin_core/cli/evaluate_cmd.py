@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="comma-separated subset of coin,singla,rise,scorecam,layercam,gradcam "
         "(default: all, singla only when --singla-model is given)",
     )
-    p.add_argument("--singla-model", default=None, help="model folder trained with --method singla")
+    p.add_argument("--singla-model", default=None, help="Singla* model folder (coin train --config singla)")
     p.add_argument("--rise-masks", type=int, default=6000, help="RISE mask count (paper: 6000)")
     p.add_argument(
         "--postprocess", default="paper", choices=("paper", "none"), help="clean-up for every method"

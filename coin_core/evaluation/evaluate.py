@@ -336,7 +336,7 @@ def evaluate(
     if "singla" in s.methods and singla_model is None:
         raise CoinError(
             "Method 'singla' was asked for but no Singla model was given.",
-            "pass --singla-model FOLDER (a model trained with --method singla), or drop 'singla'.",
+            "pass --singla-model FOLDER (a model trained with coin train --config singla), or drop 'singla'.",
         )
     size = int(model.card.input_size)
     if singla_model is not None and int(singla_model.card.input_size) != size:
