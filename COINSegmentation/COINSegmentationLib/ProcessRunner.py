@@ -6,7 +6,9 @@ drains the queue and emits the signals *in the caller's thread*, so the Slicer G
 a ``qt.QTimer`` on the main thread and scripts can simply call ``wait()``.
 
 ``cancel()`` ends the whole process tree: the child starts in its own session (POSIX) or process
-group (Windows), and the whole group is terminated, then killed after a grace period.
+group (Windows). The group first gets SIGINT, which Python turns into KeyboardInterrupt, so the coin
+commands stop at their next safe point (``coin train`` saves a checkpoint, ``coin segment`` keeps
+no partial output); whatever is left after the grace period is killed.
 """
 
 from __future__ import annotations
@@ -192,7 +194,7 @@ class ProcessRunner:
         return self.result
 
     def cancel(self, gracePeriod: float = 3.0) -> None:
-        """End the child and every process it started (terminate, then kill after ``gracePeriod``)."""
+        """End the child and every process it started (interrupt, then kill after ``gracePeriod``)."""
         if self._proc is None or self._proc.poll() is not None:
             return
         self._cancelRequested = True
@@ -214,7 +216,7 @@ def _signalTree(proc: subprocess.Popen, kill: bool) -> None:
             proc.send_signal(signal.CTRL_BREAK_EVENT)
         return
     try:
-        os.killpg(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGKILL if kill else signal.SIGINT)
     except ProcessLookupError:
         pass  # the whole group has already exited
 

@@ -4,7 +4,7 @@ Usage: python protocol_child.py MODE [PIDFILE]
   progress     3 progress lines, one plain log line, one stderr line, a "done" line; exit 0
   error        one progress line, then {"stage": "error"} and exit 2 (like `coin` after a CoinError)
   stderr-only  a traceback-like text on stderr, exit 3, no protocol error line
-  tree         start a grandchild that sleeps (its pid goes to PIDFILE), report progress, sleep
+  tree         start a grandchild that ignores SIGINT and sleeps (pid to PIDFILE), report progress, sleep
 """
 
 import json
@@ -35,7 +35,9 @@ elif mode == "stderr-only":
     print("Traceback (most recent call last):\nRuntimeError: boom", file=sys.stderr, flush=True)
     sys.exit(3)
 elif mode == "tree":
-    grandchild = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    # the grandchild ignores the polite interrupt: only the group kill can end it
+    ignore = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(120)"
+    grandchild = subprocess.Popen([sys.executable, "-c", ignore])
     with open(sys.argv[2], "w") as f:
         f.write(str(grandchild.pid))
     emit("started", 0, None, "grandchild started")
