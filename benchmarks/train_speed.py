@@ -2,12 +2,13 @@
 
     .venv/bin/python benchmarks/train_speed.py                      # small and paper on the default device
     .venv/bin/python benchmarks/train_speed.py --preset small --steps 20 --threads 1
-    .venv/bin/python benchmarks/train_speed.py --preset paper --steps 2 --batch 2 --device cpu
+    .venv/bin/python benchmarks/train_speed.py --preset paper --steps 5 --batch 2 --device cpu
 
 Each preset runs in its own child process (so peak memory is its own) through
 ``coin_core.train.gan.fit_gan`` on random slices, with the preset's gen_update_freq (E+G every
 k-th step, D every step) and no checkpoint writing inside the timed steps. The rate is measured
-from the progress events after the first step (warm-up excluded). Peak memory: the process's
+from the progress events after the first step (warm-up excluded); use a multiple of k timed steps
+(the defaults 20 and 5 are) so that G and D-only steps are weighted as in training. Peak memory: the process's
 maximum RSS on CPU, ``torch.cuda.max_memory_allocated`` on GPU. The classifier is random (speed
 does not depend on its weights).
 """
@@ -103,7 +104,7 @@ def main() -> None:
     print("| preset | device | batch | input | k | steps/s | images/s | peak memory (MiB) |")
     print("|---|---|---|---|---|---|---|---|")
     for preset in args.preset or ["small", "paper"]:
-        steps = args.steps or (20 if preset != "paper" or on_gpu else 2)
+        steps = args.steps or (20 if preset != "paper" or on_gpu else 5)
         batch = args.batch or (2 if preset == "paper" and not on_gpu else None)
         cmd = [sys.executable, __file__, "--child", "--preset", preset, "--steps", str(steps)]
         cmd += ["--device", args.device, "--threads", str(args.threads)]

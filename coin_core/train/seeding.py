@@ -23,7 +23,8 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     Args:
         seed: the seed.
         deterministic: call ``torch.use_deterministic_algorithms(True, warn_only=True)`` and switch
-            cuDNN benchmarking off (bit-exact reruns on CPU; best effort on CUDA).
+            cuDNN benchmarking off (bit-exact reruns on CPU; best effort on CUDA); when False,
+            cuDNN benchmarking is switched on. :func:`restored_determinism` undoes both.
     """
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -33,6 +34,8 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
+    else:
+        torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick the fastest kernels
 
 
 @contextlib.contextmanager
