@@ -88,6 +88,8 @@ class ProcessRunner:
         self._stderrTail: deque[str] = deque(maxlen=20)
         self._threads: list[threading.Thread] = []
         self._cancelRequested = False
+        self._groupKilled = False
+        self._killDeadline = 0.0
 
     @property
     def pid(self) -> int | None:
@@ -138,6 +140,7 @@ class ProcessRunner:
         """Emit the signals for everything received so far; return True while the run is going on."""
         if self._proc is None or self.result is not None:
             return False
+        self._enforceCancel()
         self._drainQueue()
         if self._proc.poll() is None or any(t.is_alive() for t in self._threads):
             return True
@@ -194,18 +197,24 @@ class ProcessRunner:
         return self.result
 
     def cancel(self, gracePeriod: float = 3.0) -> None:
-        """End the child and every process it started (interrupt, then kill after ``gracePeriod``)."""
-        if self._proc is None or self._proc.poll() is not None:
+        """Ask the child and everything it started to stop; kill them after ``gracePeriod`` seconds.
+
+        Does not block: the kill happens in ``processEvents()`` / ``wait()``, so the GUI keeps running
+        while, for example, the trainer writes its checkpoint.
+        """
+        if self._proc is None or self.result is not None or self._cancelRequested:
             return
         self._cancelRequested = True
+        self._killDeadline = time.monotonic() + gracePeriod
         _signalTree(self._proc, kill=False)
-        try:
-            self._proc.wait(timeout=gracePeriod)
-        except subprocess.TimeoutExpired:
-            pass
-        # the group may still hold grandchildren even when the child itself has exited
-        _signalTree(self._proc, kill=True)
-        self._proc.wait()
+
+    def _enforceCancel(self) -> None:
+        if not self._cancelRequested or self._groupKilled:
+            return
+        # kill the group once the child is gone (grandchildren may still hold the pipes) or time is up
+        if self._proc.poll() is not None or time.monotonic() >= self._killDeadline:
+            _signalTree(self._proc, kill=True)
+            self._groupKilled = True
 
 
 def _signalTree(proc: subprocess.Popen, kill: bool) -> None:

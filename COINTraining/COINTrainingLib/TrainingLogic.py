@@ -47,6 +47,7 @@ class TrainingParameters:
     host: str = "kidney"
     device: str = "auto"
     extraTrainArgs: list[str] = field(default_factory=list)
+    extraPrepareArgs: list[str] = field(default_factory=list)  # e.g. ["--size", "128", "--draws-train", "8"]
 
 
 @dataclass
@@ -131,7 +132,7 @@ class TrainingLogic:
             if not isBenchFolder(bench):
                 source = str(Path(params.dataFolder).expanduser())
                 prepare = ["data", "synth-lesions", "--data", source, "--host", params.host]
-                steps.append([*coin, *prepare, "--out", str(bench), "--overwrite"])
+                steps.append([*coin, *prepare, "--out", str(bench), "--overwrite", *params.extraPrepareArgs])
         train = [*coin, "train", "--data", str(bench), "--out", str(run), "--config", params.preset]
         train += ["--events-jsonl", str(run / EVENTS_FILE), "--device", params.device, *params.extraTrainArgs]
         if canResume(run) and (run / EVENTS_FILE).is_file():

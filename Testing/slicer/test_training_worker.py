@@ -35,6 +35,15 @@ num_workers: 0
 """
 
 
+# a small slice set (32 px, few lesion draws) keeps both training tests short
+PREPARE = ["--size", "32", "--draws-train", "4", "--draws-val", "2", "--draws-test", "1"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread_per_worker(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the workers inherit it; the machine is shared
+
+
 @pytest.fixture
 def a_phantom_dataset(tmp_path):
     """A one-case CT phantom in the nnU-Net layout (kidney label present)."""
@@ -57,8 +66,11 @@ def test_training_from_an_nnunet_folder_plots_curves_and_registers_the_model(
 ):
     models = tmp_path / "models"
     logic = TrainingLogic(a_scene.scene, modelsFolder=str(models))
-    params = TrainingParameters(str(a_phantom_dataset), str(tmp_path / "run1"), _tiny_config(tmp_path, 4),
-                                host="kidney", device="cpu", extraTrainArgs=["--no-progress"])  # fmt: skip
+    config = _tiny_config(tmp_path, 4)
+    params = TrainingParameters(
+        str(a_phantom_dataset), str(tmp_path / "run1"), config, host="kidney", device="cpu",
+        extraTrainArgs=["--no-progress"], extraPrepareArgs=PREPARE,
+    )  # fmt: skip
     outcome = logic.start(params, waitForCompletion=True, timeout=400)
     assert outcome.succeeded and logic.state == State.Idle, outcome.errorMessage
     assert [m.name for m in listModels(models)] == ["run1"]
@@ -75,7 +87,7 @@ def test_a_stopped_run_resumes_from_its_checkpoint(a_scene, a_phantom_dataset, t
     run = tmp_path / "run"
     config = _tiny_config(tmp_path, 30, epochs=2)  # long enough to be stopped midway
     params = TrainingParameters(str(a_phantom_dataset), str(run), config, device="cpu",
-                                extraTrainArgs=["--no-progress"])  # fmt: skip
+                                extraTrainArgs=["--no-progress"], extraPrepareArgs=PREPARE)  # fmt: skip
     logic = TrainingLogic(a_scene.scene, modelsFolder=str(tmp_path / "models"))
     logic.start(params)
     deadline = time.monotonic() + 400
