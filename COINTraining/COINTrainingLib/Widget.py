@@ -111,8 +111,8 @@ class TrainingWidget(VTKObservationMixin):
         folder = Path(node.runFolder) / "dataset"
         if not (folder / "dataset.json").is_file():
             volumes = self.ui.volumesCheckableComboBox.checkedNodes()
-            cases = [(v, pairedSegmentation(slicer.mrmlScene, v) if source == SOURCE_SEGMENTATIONS else None)
-                     for v in volumes]  # fmt: skip
+            # the host organ comes from each volume's segmentation; a table only adds image-level labels
+            cases = [(v, pairedSegmentation(slicer.mrmlScene, v)) for v in volumes]
             table = node.sliceLabelTable if source == SOURCE_TABLE else None
             buildDatasetFromScene(slicer.mrmlScene, cases, folder, sliceLabelTable=table)
         return str(folder)

@@ -3,7 +3,7 @@
 Only ``Widget`` and ``Parameters`` need desktop Slicer (Qt); import them from their modules.
 """
 
-from .DatasetBuilder import buildDatasetFromScene, writeSliceLabels
+from .DatasetBuilder import buildDatasetFromScene, sliceLabelRows, writeSliceLabels
 from .EventsPlot import EventsFollower, TrainingPlot
 from .TrainingLogic import TrainingLogic, TrainingOutcome, TrainingParameters, canResume, loadRunParameters
 
@@ -16,5 +16,6 @@ __all__ = [
     "buildDatasetFromScene",
     "canResume",
     "loadRunParameters",
+    "sliceLabelRows",
     "writeSliceLabels",
 ]

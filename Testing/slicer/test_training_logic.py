@@ -105,10 +105,26 @@ def test_a_dataset_built_from_scene_nodes_reads_back_with_coin_core(a_scene, an_
     assert np.array_equal(read_volume(dataset.cases[0].image).array, arrayFromNode(ct))
     meta = json.loads((root / "dataset.json").read_text())
     assert meta["labels"]["tumor"] == 1 and meta["slicer_cases"] == {"case000": "CT"}
+    assert meta["exclude_slices"] == {"case000": [7]}
     assert read_label_csv(root / "slice_labels.csv", {"case000": 16}) == {
         ("case000", 7): 1,
         ("case000", 2): 0,
     }
+
+
+def test_a_slice_label_table_with_a_bad_label_is_refused_before_anything_is_written(
+    a_scene, an_oblique_ct_file, tmp_path
+):
+    ct = a_scene.load(an_oblique_ct_file)
+    table = a_scene.scene.AddNewNodeByClass("vtkMRMLTableNode", "labels")
+    for name in ("case", "slice", "label"):
+        table.AddColumn().SetName(name)
+    row = table.AddEmptyRow()
+    for col, value in enumerate(("CT", "3", "2")):
+        table.SetCellText(row, col, value)
+    with pytest.raises(ValueError, match="label must be 0"):
+        buildDatasetFromScene(a_scene.scene, [(ct, None)], tmp_path / "d", sliceLabelTable=table)
+    assert not (tmp_path / "d").exists()
 
 
 def test_an_empty_case_list_or_a_used_folder_is_refused(a_scene, an_oblique_ct_file, tmp_path):

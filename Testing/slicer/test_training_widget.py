@@ -44,7 +44,7 @@ def a_training_panel(monkeypatch, a_scene):
 
     ui = fake_ui("COINTraining")
     ui.volumesCheckableComboBox = FakeCheckableCombo()
-    for item in ("Dataset folder", "Scene volumes + segmentations", "Scene volumes + slice-label table"):
+    for item in ("folder", "segmentations", "segmentations + slice labels"):
         ui.dataSourceComboBox.addItem(item)
     ui.dataSourceComboBox.currentIndex = 0
     panel = Widget.TrainingWidget(ui, TrainingLogic(a_scene.scene, python="unused"), doShowInfoWindows=False)
