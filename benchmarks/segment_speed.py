@@ -147,6 +147,7 @@ def child_baseline(spec: dict) -> dict:
 
     from coin_core.models.config import build_networks, network_preset
 
+    torch.set_num_threads(spec.get("threads") or torch.get_num_threads())
     cfg = network_preset("paper")
     nets = build_networks(cfg, seed=0, parts=("encoder", "generator"))
     enc, gen = nets.encoder.eval(), nets.generator.eval()
@@ -171,6 +172,9 @@ def child_baseline(spec: dict) -> dict:
 
 def child_tolerance(spec: dict) -> dict:
     """bf16 vs fp32 on the same slices: how far the difference maps and masks move."""
+    import torch
+
+    torch.set_num_threads(spec.get("threads") or torch.get_num_threads())
     from coin_core.infer import segment_volume
     from coin_core.io import read_volume
 
@@ -246,6 +250,7 @@ def main() -> None:
     )
     parser.add_argument("--big-slices", type=int, default=600, help="slices of the memory test volume")
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per child (default 1)")
     parser.add_argument("--repeat", type=int, default=2, help="segment_volume runs per child (first + best)")
     args = parser.parse_args()
     if args.child:
@@ -272,7 +277,8 @@ def main() -> None:
         quick = args.quick
         bs = args.batch_size
 
-        base = run_child({"kind": "baseline", "batches": 1 if quick else 3})
+        th = args.threads
+        base = run_child({"kind": "baseline", "batches": 1 if quick else 3, "threads": th})
         print(f"\nreference-style E+G (paper, fp32, batch 8, 256x256): {json.dumps(base)}")
 
         presets = ["small"] if quick else ["small", "paper"]
@@ -290,6 +296,7 @@ def main() -> None:
                         "batch_size": bs,
                         "slices": slices,
                         "repeat": 1 if quick else args.repeat,
+                        "threads": th,
                     }
                     r = run_child(spec)
                     rows.append((preset, precision, screening, r))
@@ -297,7 +304,7 @@ def main() -> None:
         if args.model:
             for screening in ("all", "screened"):
                 spec = {"kind": "run", "input": str(ct), "model_dir": args.model, "precision": "auto",
-                        "screening": screening, "batch_size": bs}  # fmt: skip
+                        "screening": screening, "batch_size": bs, "threads": th}  # fmt: skip
                 r = run_child(spec)
                 print(f"model  auto {screening:8s} {json.dumps(r)}")
 
@@ -308,7 +315,9 @@ def main() -> None:
             )
             print(f"{preset:6s} {json.dumps(tol)}")
         if args.model:
-            tol = run_child({"kind": "tolerance", "input": str(ct), "model_dir": args.model, "slices": 133})
+            tol = run_child(
+                {"kind": "tolerance", "input": str(ct), "model_dir": args.model, "slices": 133, "threads": th}
+            )
             print(f"model  {json.dumps(tol)}")
 
         print("\nthroughput relative to the reference-style E+G (best batch), network slices/s:")
@@ -321,7 +330,7 @@ def main() -> None:
         big_n = 64 if quick else args.big_slices
         big = _tiled(ct, tmp, big_n)
         spec = {"kind": "run", "input": str(big), "preset": "small", "precision": "bf16", "screening": "all",
-                "batch_size": bs}  # fmt: skip
+                "batch_size": bs, "threads": th}  # fmt: skip
         r = run_child(spec)
         print(f"\nmemory: 512x512x{big_n} ({big.stat().st_size / 1e6:.0f} MB int16), small preset, bf16, "
               f"all slices: peak RSS {r['peak_rss_mb']} MB; {json.dumps(r)}")  # fmt: skip

@@ -151,7 +151,9 @@ def test_oblique_anisotropic_nrrd_input_keeps_its_geometry(tmp_path, model_dir, 
     moved = reorient(phantom[0])
     inp = tmp_path / "oblique.nrrd"
     write_volume(moved, inp)
-    proc = segment(model_dir, inp, tmp_path / "out", "--progress", "none", "--postprocess", "3d")
+    proc = segment(
+        model_dir, inp, tmp_path / "out", "--progress", "none", "--postprocess", "3d", "--threads", "1"
+    )
     assert proc.returncode == 0, proc.stderr
     ref = _geometry(inp)
     assert len(set(ref[1])) == 3 and ref[3] != (1, 0, 0, 0, 1, 0, 0, 0, 1)  # anisotropic, oblique

@@ -190,6 +190,12 @@ def _run(args: argparse.Namespace, reporter: _Reporter) -> int:
 
     if args.batch_size < 1:
         raise CoinError(f"--batch-size {args.batch_size} is too small.", "use 1 or more.")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise CoinError(f"--threads {args.threads} is too small.", "use 1 or more.")
+        import torch
+
+        torch.set_num_threads(args.threads)
     paths = output_paths(args.output_dir, input_stem(args.input))
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing and not args.overwrite:  # fail before the slow part
