@@ -88,6 +88,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--batch-size", type=int, default=8, metavar="N", help="slices per network call (default 8)"
     )
     p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPU threads for torch (default: torch's choice); 1 is often fastest on a shared CPU",
+    )
+    p.add_argument(
         "--series-uid", default=None, metavar="UID", help="DICOM folder with several series: which one"
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
