@@ -169,6 +169,10 @@ def segment_volume(
         raise CoinError(f"Screening probability {screening} is outside [0, 1].", "use e.g. 0.5.")
     card = model.card
     thr = float(card.threshold if threshold is None else threshold)
+    if not 0.0 <= thr <= 1.0:  # fail before the slow part
+        raise CoinError(
+            f"Threshold {thr} is outside [0, 1].", "the difference map is in [0, 1] units; use e.g. 0.25."
+        )
     window = card.window
     hu = canonical_view(volume.array, volume.direction)  # a view: the input is not copied
     n_slices, rows, cols = hu.shape
