@@ -77,7 +77,7 @@ class COINSegmentationWidget(ScriptedLoadableModuleWidget):
 
 def runPytestCases(testFiles, testCase):
     """Run the repository's pytest cases inside this Slicer; skip (with a message) when not shipped."""
-    root = Path(os.path.dirname(os.path.abspath(__file__))).parent / "Testing" / "slicer"
+    root = Path(os.path.dirname(os.path.abspath(__file__))).parent / "Testing" / "slicer_ext"
     paths = [str(root / name) for name in testFiles if (root / name).is_file()]
     if not paths:
         testCase.delayDisplay(
@@ -94,7 +94,7 @@ def runPytestCases(testFiles, testCase):
 
 
 class COINSegmentationTest(ScriptedLoadableModuleTest):
-    """The same test cases as CI (Testing/slicer), run inside desktop Slicer."""
+    """The same test cases as CI (Testing/slicer_ext), run inside desktop Slicer."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()

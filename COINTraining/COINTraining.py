@@ -70,7 +70,7 @@ class COINTrainingWidget(ScriptedLoadableModuleWidget):
 
 
 class COINTrainingTest(ScriptedLoadableModuleTest):
-    """The same test cases as CI (Testing/slicer), run inside desktop Slicer."""
+    """The same test cases as CI (Testing/slicer_ext), run inside desktop Slicer."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()

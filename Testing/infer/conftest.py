@@ -184,7 +184,7 @@ def import_slicer():  # noqa: ANN201
     """``import slicer`` (slicer-core), or skip.
 
     slicer-core's ``slicer`` meta-package imports every module of every folder named ``slicer`` on
-    ``sys.path``; pytest puts ``Testing/`` there, so ``Testing/slicer/*.py`` would be imported as
+    ``sys.path``; pytest puts ``Testing/`` there, so ``Testing/slicer_ext/*.py`` would be imported as
     ``slicer.*``. Import it with ``Testing/`` hidden from ``sys.path``.
     """
     import sys

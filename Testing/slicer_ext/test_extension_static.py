@@ -108,7 +108,7 @@ def test_logic_files_never_touch_widgets_dialogs_or_the_global_scene(path):
 def test_the_in_slicer_self_test_runs_existing_pytest_files(module):
     code = (ROOT / module / f"{module}.py").read_text(encoding="utf-8")
     names = re.findall(r'"(test_\w+\.py)"', code)
-    assert names and all((ROOT / "Testing" / "slicer" / n).is_file() for n in names), names
+    assert names and all((ROOT / "Testing" / "slicer_ext" / n).is_file() for n in names), names
     assert f"class {module}Test(ScriptedLoadableModuleTest)" in code
 
 

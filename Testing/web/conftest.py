@@ -16,7 +16,7 @@ def _import_slicer_core() -> None:
     """Import slicer-core's ``slicer`` now, with ``Testing/`` hidden from ``sys.path``.
 
     That meta-package imports every module of every folder named ``slicer`` on ``sys.path``
-    (``pkgutil.extend_path``); pytest puts ``Testing/`` there, so ``Testing/slicer/*.py`` (other
+    (``pkgutil.extend_path``); pytest puts ``Testing/`` there, so ``Testing/slicer_ext/*.py`` (other
     tests) would be imported as ``slicer.*`` by trame-slicer's first ``import slicer``.
     """
     if "slicer" in sys.modules:
