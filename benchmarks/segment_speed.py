@@ -249,7 +249,7 @@ def main() -> None:
         "--paper-slices", type=int, default=32, help="slices for the paper preset (default 32)"
     )
     parser.add_argument("--big-slices", type=int, default=600, help="slices of the memory test volume")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: segment_volume's choice")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per child (default 1)")
     parser.add_argument("--repeat", type=int, default=2, help="segment_volume runs per child (first + best)")
     args = parser.parse_args()

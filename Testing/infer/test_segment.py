@@ -172,3 +172,10 @@ def test_canonical_views_match_to_canonical_without_copying(phantom):
         k = np.arange(canon.array.shape[0])
         np.testing.assert_allclose(z, canon.origin[2] + canon.direction[8] * canon.spacing[2] * k, atol=1e-9)
         assert pixel_mm == (canon.spacing[1], canon.spacing[0])
+
+
+def test_default_batch_is_small_on_cpu_for_paper_size_models_only():
+    from coin_core.infer.segment import default_batch_size
+
+    assert default_batch_size("cpu", 256) == 2
+    assert default_batch_size("cpu", 128) == 8

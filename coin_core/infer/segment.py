@@ -123,6 +123,20 @@ def _prepare_model(model: Any, device: str | None) -> Any:
     return dev
 
 
+def default_batch_size(device, input_size: int) -> int:  # noqa: ANN001
+    """8 slices per call, except 2 on CPU for 256-pixel (paper-size) inputs.
+
+    Measured with ``benchmarks/segment_speed.py``-style runs on the 2-core CPU here (one thread, bf16):
+    the paper preset ran 2.45 slices/s at batch 1-2 and 1.88 at batch 8 (activations of a batch of
+    8 overflow the caches); the small preset (128 pixels) is fastest at 4-8.
+    """
+    import torch
+
+    if torch.device(device).type == "cpu" and input_size >= 256:
+        return 2
+    return 8
+
+
 def segment_volume(
     volume: Volume,
     model: Any,
@@ -130,7 +144,7 @@ def segment_volume(
     threshold: float | None = None,
     screening: float | None = 0.5,
     postprocess: str = "paper",
-    batch_size: int = 8,
+    batch_size: int | None = None,
     device: str | None = "auto",
     precision: str = "auto",
     preview_slices: int = 4,
@@ -145,7 +159,8 @@ def segment_volume(
         threshold: difference threshold in [0, 1] units; None = the model card's (paper: 0.25).
         screening: counterfactuals only for slices with P(abnormal) >= this; None = every slice.
         postprocess: "paper", "3d" or "none" (:mod:`coin_core.infer.postprocess`).
-        batch_size: slices per network call; memory grows with it, not with the volume.
+        batch_size: slices per network call; memory grows with it, not with the volume. None picks
+            one (:func:`default_batch_size`).
         device: "auto" keeps the model where it is; a name ("cpu", "cuda", ...) moves it there.
         precision: "auto", "fp32", "bf16" or "fp16" (:mod:`coin_core.infer.precision`).
         preview_slices: how many of the most abnormal slices to keep for the overview picture.
@@ -163,7 +178,7 @@ def segment_volume(
 
     check_volume(volume)
     check_postprocess(postprocess)
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise CoinError(f"Batch size {batch_size} is too small.", "use a batch size of 1 or more.")
     if screening is not None and not 0.0 <= screening <= 1.0:
         raise CoinError(f"Screening probability {screening} is outside [0, 1].", "use e.g. 0.5.")
@@ -182,6 +197,7 @@ def segment_volume(
             "give a 3D CT volume with at least 16 x 16 pixels per axial slice.",
         )
     dev = _prepare_model(model, device)
+    batch_size = batch_size or default_batch_size(dev, int(card.input_size))
     prec = resolve_precision(precision, dev)
     net = inference_model(model, prec, dev)
     fmt = torch.channels_last if use_channels_last(dev) else torch.contiguous_format
