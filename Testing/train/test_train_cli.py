@@ -39,6 +39,14 @@ def test_dry_run_prints_the_resolved_config_and_writes_nothing(tmp_path, capsys)
     assert not (tmp_path / "run").exists()
 
 
+def test_max_steps_overrides_the_config(tmp_path, capsys):
+    argv = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--max-steps", "7", "--dry-run"]
+    assert main(argv) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["gan"]["max_steps"] == 7
+    assert main([*argv[:-2], "0", "--dry-run"]) == 2
+    assert "'gan.max_steps' is 0" in capsys.readouterr().err
+
+
 def test_a_bad_config_key_exits_2_naming_it(tmp_path, capsys):
     (tmp_path / "bad.yaml").write_text("base: small\ngan: {gen_update_frq: 3}\n")
     argv = [
@@ -55,17 +63,25 @@ def test_a_bad_config_key_exits_2_naming_it(tmp_path, capsys):
 
 
 def test_classifier_then_train_with_it_ends_with_a_loadable_model(tiny_bench, tmp_path, capsys):
-    cfg = _config_file(tmp_path, **{"gan.max_steps": 4})
+    cfg = _config_file(tmp_path, **{"gan.max_steps": 40})
     cls = tmp_path / "cls"
     common = ["--data", str(tiny_bench), "--config", cfg, "--device", "cpu", "--no-progress"]
     assert main(["train-classifier", "--out", str(cls), *common]) == 0
     assert (cls / "classifier.json").is_file() and (cls / "classifier.safetensors").is_file()
     run = tmp_path / "run"
     events = tmp_path / "ev.jsonl"
-    assert (
-        main(["train", "--out", str(run), "--classifier", str(cls), "--events-jsonl", str(events), *common])
-        == 0
-    )
+    argv = [
+        "train",
+        "--out",
+        str(run),
+        "--classifier",
+        str(cls),
+        "--events-jsonl",
+        str(events),
+        "--max-steps",
+        "4",
+    ]
+    assert main([*argv, *common]) == 0
     assert "model:" in capsys.readouterr().out
     assert not (run / "classifier").exists() and (run / "config.yaml").is_file()
     model = load_model(run / "model", device="cpu")
@@ -76,5 +92,8 @@ def test_classifier_then_train_with_it_ends_with_a_loadable_model(tiny_bench, tm
     assert all("eta_s" in e["metrics"] for e in lines if e["stage"] == "gan")
 
     # --resume on a finished run keeps the model and does no further steps
-    assert main(["train", "--out", str(run), "--classifier", str(cls), "--resume", *common]) == 0
+    assert (
+        main(["train", "--out", str(run), "--classifier", str(cls), "--resume", "--max-steps", "4", *common])
+        == 0
+    )
     assert json.loads((run / "model" / "model.json").read_text())["validation_metrics"]["gan_steps"] == 4

@@ -62,6 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--out", required=True, metavar="RUN", help="run folder")
     t.add_argument("--classifier", metavar="CLS", help="trained classifier folder (default: train one)")
     t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in RUN")
+    t.add_argument("--max-steps", type=int, metavar="N", help="override gan.max_steps (total GAN steps)")
     t.set_defaults(func=_run_train)
 
 
@@ -108,7 +109,10 @@ class _Bar:
 def _load(args: argparse.Namespace):  # noqa: ANN202
     from coin_core.config import load_config
 
-    cfg = load_config(args.config)
+    overrides = {}
+    if getattr(args, "max_steps", None) is not None:
+        overrides["gan.max_steps"] = args.max_steps
+    cfg = load_config(args.config, overrides)
     if args.dry_run:
         import yaml
 
