@@ -256,3 +256,11 @@ def test_sigterm_cancels_with_exit_130_and_no_files(tmp_path, model_dir):
     assert last["stage"] == "error" and "Cancelled" in last["message"]
     assert not any(json.loads(x)["stage"] == "done" for x in rest.splitlines())
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_unwritable_output_dir_is_a_clear_error(tmp_path, model_dir, phantom_file):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    proc = segment(model_dir, phantom_file, blocker / "out", "--progress", "none")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "--output-dir" in proc.stderr

@@ -232,7 +232,13 @@ def _run(args: argparse.Namespace, reporter: _Reporter) -> int:
     )
     del volume
     reporter(ProgressEvent("write", 0, 1, f"writing outputs to {Path(args.output_dir).resolve()}"))
-    written = write_outputs(result, args.output_dir, input_stem(args.input), overwrite=args.overwrite)
+    try:
+        written = write_outputs(result, args.output_dir, input_stem(args.input), overwrite=args.overwrite)
+    except OSError as err:
+        raise CoinError(
+            f"Could not write the outputs into '{args.output_dir}': {err.strerror or err}.",
+            "choose a writable --output-dir (a folder, with free disk space).",
+        ) from None
     outputs = {key: str(path.resolve()) for key, path in written.items()}
     lesion_voxels = int(result.lesion_voxels.sum())
     metrics = {"outputs": outputs, "lesion_voxels": lesion_voxels, **result.info}
