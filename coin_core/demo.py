@@ -7,8 +7,9 @@ Steps (each reusing the library, nothing special-cased):
    benchmark.json names the test slice block, the intensity window, the lesion parameters and seeds;
 3. on every test slice the first seeded draw that inserts a lesion is pasted into the CT itself
    (window units -> HU), giving a whole 3D volume with known lesion masks;
-4. ``segment_volume`` runs the model on the whole volume, and the five ``coin segment`` outputs
-   are written;
+4. ``segment_volume`` runs the model on the whole volume, with counterfactuals only on the
+   kidney slices (the slices the classifier was trained on, as ``coin segment --host-mask``), and
+   the five ``coin segment`` outputs are written;
 5. the mask is scored against the known lesions: micro IoU and Dice over the lesion slices (the
    paper's protocol) and Dice over the whole volume (false positives elsewhere count).
 
@@ -160,7 +161,8 @@ def run_demo(
     """Run the main job; returns the scores and every file written."""
     from coin_core.fileutil import OutputSet
     from coin_core.infer import output_paths, segment_volume, write_outputs
-    from coin_core.io import to_canonical, write_volume
+    from coin_core.infer.segment import host_slice_filter
+    from coin_core.io import read_volume, to_canonical, write_volume
     from coin_core.modelfile import load_model
 
     model_dir = Path(model_dir) if model_dir else DEMO_MODEL
@@ -179,7 +181,12 @@ def run_demo(
         meta = ensure_benchmark(data, progress)
         report(progress, ProgressEvent("paste", 0, 1, "pasting the fixed test lesions into the CT"))
         ct, truth, pasted = paste_test_lesions(meta)
-        result = segment_volume(ct, model, device=device, progress=progress, should_stop=should_stop)
+        host = host_slice_filter(
+            ct, read_volume(meta["cases"][0]["label"]), meta["host_labels"], meta["min_host_pixels"]
+        )
+        result = segment_volume(
+            ct, model, device=device, slice_filter=host, progress=progress, should_stop=should_stop
+        )
         paths = write_outputs(result, out, name, overwrite=overwrite)
         write_volume(ct, written.tmp(inputs["ct"]))
         write_volume(truth, written.tmp(inputs["truth"]))

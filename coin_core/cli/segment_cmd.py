@@ -101,6 +101,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--series-uid", default=None, metavar="UID", help="DICOM folder with several series: which one"
     )
+    p.add_argument(
+        "--host-mask",
+        default=None,
+        metavar="LABELS",
+        help="label map on the CT's grid (e.g. TotalSegmentator's): counterfactuals only on slices holding "
+        "the host organ, the slices the classifier was trained on",
+    )
+    p.add_argument(
+        "--host-labels", default="1", metavar="IDS", help="host organ label ids in --host-mask (1; e.g. 2,3)"
+    )
+    p.add_argument(
+        "--min-host-pixels", type=int, default=32, metavar="N", help="host slices have more pixels (32)"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument(
         "--progress",
@@ -194,6 +207,22 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
+def _host_filter(args: argparse.Namespace, volume):  # noqa: ANN001, ANN202
+    """The --host-mask slice filter, or None."""
+    if not args.host_mask:
+        return None
+    from coin_core.infer.segment import host_slice_filter
+    from coin_core.io import read_volume
+
+    try:
+        ids = [int(v) for v in str(args.host_labels).split(",") if v.strip()]
+    except ValueError:
+        raise CoinError(
+            f"--host-labels {args.host_labels!r} is not a list of label ids.", "use e.g. --host-labels 2,3."
+        ) from None
+    return host_slice_filter(volume, read_volume(args.host_mask), ids, args.min_host_pixels)
+
+
 def _run(args: argparse.Namespace, reporter: _Reporter) -> int:
     from coin_core.infer import input_stem, output_paths, segment_volume, write_outputs
     from coin_core.io import read_volume
@@ -216,6 +245,7 @@ def _run(args: argparse.Namespace, reporter: _Reporter) -> int:
         )
     reporter(ProgressEvent("load", 0, 2, f"reading {args.input}"))
     volume = read_volume(args.input, series_uid=args.series_uid)
+    slice_filter = _host_filter(args, volume)
     reporter(ProgressEvent("load", 1, 2, f"loading model {args.model}"))
     model = _load_model(args.model, args.device)
     reporter(ProgressEvent("load", 2, 2, "ready"))
@@ -228,6 +258,7 @@ def _run(args: argparse.Namespace, reporter: _Reporter) -> int:
         batch_size=args.batch_size,
         device=args.device,
         precision=args.precision,
+        slice_filter=slice_filter,
         progress=reporter,
     )
     del volume

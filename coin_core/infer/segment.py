@@ -137,6 +137,30 @@ def default_batch_size(device, input_size: int) -> int:  # noqa: ANN001
     return 8
 
 
+def host_slice_filter(
+    volume: Volume, host_labels: Volume, label_ids: list[int], min_pixels: int = 32
+) -> np.ndarray:
+    """Slices (canonical axial order) with more than ``min_pixels`` host-organ voxels.
+
+    Args:
+        volume: the CT, to check that the label map is on the same grid.
+        host_labels: a label map on the CT's grid (e.g. TotalSegmentator's output).
+        label_ids: the host organ's label ids.
+        min_pixels: the training data's slice filter (benchmark.json ``min_host_pixels``).
+    """
+    from coin_core.data.labels import filter_slices
+
+    if host_labels.array.shape != volume.array.shape:
+        raise CoinError(
+            f"The host label map has shape {host_labels.array.shape}; the CT has {volume.array.shape}.",
+            "give a label map on the CT's own voxel grid.",
+        )
+    lab = canonical_view(host_labels.array, host_labels.direction)
+    keep = np.zeros(lab.shape[0], dtype=bool)
+    keep[filter_slices(lab, label_ids, min_pixels)] = True
+    return keep
+
+
 def segment_volume(
     volume: Volume,
     model: Any,
@@ -148,6 +172,7 @@ def segment_volume(
     device: str | None = "auto",
     precision: str = "auto",
     preview_slices: int = 4,
+    slice_filter: np.ndarray | None = None,
     progress: ProgressCallback | None = None,
     should_stop: StopCallback | None = None,
 ) -> SegmentationResult:
@@ -164,6 +189,9 @@ def segment_volume(
         device: "auto" keeps the model where it is; a name ("cpu", "cuda", ...) moves it there.
         precision: "auto", "fp32", "bf16" or "fp16" (:mod:`coin_core.infer.precision`).
         preview_slices: how many of the most abnormal slices to keep for the overview picture.
+        slice_filter: optional boolean per canonical axial slice (inferior first); slices marked False
+            get no counterfactual. The classifier was trained on host-organ slices only, so on other
+            anatomy its answer means nothing: :func:`host_slice_filter` builds this from a label map.
         progress: receives a ``"segment"`` event before the first batch and after each batch (with
             ``eta_s`` and ``slices_per_s``), then ``"postprocess"`` events.
         should_stop: checked before every batch; True raises :class:`CoinCancelled`.
@@ -204,6 +232,13 @@ def segment_volume(
     geom = plan_slice((rows, cols), int(card.input_size))
     half_range = np.float32((window.hi - window.lo) / 2.0)
 
+    if slice_filter is not None:
+        slice_filter = np.asarray(slice_filter, dtype=bool)
+        if slice_filter.shape != (n_slices,):
+            raise CoinError(
+                f"The slice filter has shape {slice_filter.shape}; the volume has {n_slices} axial slices.",
+                "give one True/False per axial slice (see host_slice_filter).",
+            )
     p_before = np.zeros(n_slices, dtype=np.float32)
     p_after = np.zeros(n_slices, dtype=np.float32)
     made = np.zeros(n_slices, dtype=bool)
@@ -227,6 +262,8 @@ def segment_volume(
             p_before[k0:k1] = p.cpu().numpy()
             p_after[k0:k1] = p_before[k0:k1]
             sel = np.ones(k1 - k0, dtype=bool) if screening is None else p_before[k0:k1] >= screening
+            if slice_filter is not None:
+                sel &= slice_filter[k0:k1]
             if sel.any():
                 idx = torch.from_numpy(np.flatnonzero(sel)).to(dev)
                 xs = x.index_select(0, idx)
