@@ -1,6 +1,7 @@
 """Draw a MOCK-UP of the two Slicer panels from their .ui files with Pillow (no Qt on our machines).
 
-Usage: python Testing/slicer_ext/render_panel_mockup.py [OUT.png]   (default docs/images/slicer_panel_mockup.png)
+Usage: python Testing/slicer_ext/render_panel_mockup.py [OUT.png]
+(default: docs/images/slicer_panel_mockup.png)
 
 Every widget of the .ui is drawn in document order as a simple shape with its text, so the picture
 shows what the panel contains and in which order; it is not a screenshot of Slicer.
