@@ -38,7 +38,11 @@ class PreviewSlice:
 
 
 def pick_slices(probability: np.ndarray, mask: np.ndarray, n: int = 4) -> list[int]:
-    """Indices of the ``n`` most abnormal slices (highest probability, then largest mask), ascending."""
+    """Indices of the ``n`` most abnormal slices (highest probability, then largest mask), ascending.
+
+    ``segment_volume`` lowers the probability of slices that got no counterfactual (screened or
+    filtered out) so that slices with a counterfactual come first.
+    """
     area = mask.reshape(mask.shape[0], -1).sum(axis=1)
     order = np.lexsort((-area, -np.asarray(probability)))
     return sorted(int(k) for k in order[:n])

@@ -306,7 +306,7 @@ def segment_volume(
             diff_canon[k].copy(),
             mask_canon[k].copy(),
         )
-        for k in pick_slices(p_before, mask_canon, n=preview_slices)
+        for k in pick_slices(np.where(made, p_before, p_before - 2.0), mask_canon, n=preview_slices)
     ]
     slice_z, pixel_mm = axial_geometry(volume)
     counterfactual = volume.with_array(cf_native)
