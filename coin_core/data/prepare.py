@@ -1,0 +1,273 @@
+"""Build a prepared slice set ("BENCH" folder) from REAL labels: no synthetic lesions.
+
+For a researcher with CT volumes, host-organ label maps and either lesion label maps or image-level
+slice labels (METHOD.md §3.4, the TUH setting):
+
+1. read every case, ``to_canonical`` (axial slice k = ``array[k]``);
+2. keep slices where the host organ (its lesion labels included) covers more than
+   ``min_host_pixels`` pixels;
+3. slice label:
+
+   * from the label map: 1 when the lesion labels cover more than ``min_lesion_pixels`` pixels;
+     ``has_mask`` = 1 and ``lesion`` = the real lesion mask (kept on slices labelled 0 that show a
+     few lesion pixels, so the pixel ground truth stays true); slices listed in dataset.json
+     "exclude_slices" that the map calls normal are dropped (a lesion the map misses);
+   * from a CSV (``case, slice, label``; :func:`coin_core.data.labels.read_label_csv`): the CSV's
+     label, ``has_mask`` = 0 and ``lesion`` zeros; host slices the CSV does not list are dropped;
+
+4. split by case (several cases) or by contiguous slice blocks (one case), as the synthetic builder;
+5. intensity window from the train split's host voxels; one sample per slice (``draw`` = 0);
+6. write ``train/val/test.npz`` and ``benchmark.json`` (``"kind": "real-labels"``) atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from coin_core.data.benchmark import FORMAT, SPLITS, SliceArrays, save_split, write_benchmark_json
+from coin_core.data.benchmark_build import (
+    assign_splits,
+    check_out_folder,
+    lesion_label_names,
+    listed_exclusions,
+    split_summary,
+    train_window,
+    write_folder_atomically,
+)
+from coin_core.errors import CoinError
+from coin_core.progress import ProgressCallback, ProgressEvent, StopCallback, check_stop, report
+
+KIND = "real-labels"
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """Settings of :func:`prepare_dataset` (defaults: the CLI's).
+
+    ``lesion_labels``: label names or ids marking lesions; None = every label named like a lesion
+    (cyst, tumour, ...). ``labels_csv``: image-level labels instead of lesion masks (then
+    ``lesion_labels`` must be None).
+    """
+
+    host: tuple[str, ...] = ("kidney",)
+    lesion_labels: tuple[str | int, ...] | None = None
+    labels_csv: str | os.PathLike[str] | None = None
+    min_lesion_pixels: int = 0
+    min_host_pixels: int = 32
+    size: int = 256
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    gap: int = 1
+    seed: int = 0
+    block_order: tuple[str, str, str] = ("test", "val", "train")
+
+
+@dataclass
+class _Case:
+    index: int
+    id: str
+    image_path: Path
+    label_path: Path
+    slices: np.ndarray  # usable canonical k
+    image: np.ndarray  # (n, H, W) HU
+    label: np.ndarray  # (n, H, W) label ids
+    y: np.ndarray  # (n,) slice labels
+    n_host_slices: int
+    n_dropped: int
+
+
+def _lesion_ids(ds: Any, cfg: PrepareConfig, host_ids: list[int]) -> dict[str, int]:
+    if cfg.labels_csv is not None:
+        if cfg.lesion_labels:
+            raise CoinError(
+                f"Give either lesion labels {list(cfg.lesion_labels)} or a label CSV ({cfg.labels_csv}), "
+                "not both.",
+                "use --lesion-labels for pixel masks or --labels-csv for image-level labels.",
+            )
+        return {}
+    if cfg.lesion_labels:
+        ids = ds.label_ids(list(cfg.lesion_labels))
+        names = {v: k for k, v in ds.labels.items()}
+        found = {names.get(i, str(i)): i for i in ids}
+    else:
+        found = lesion_label_names(ds.labels, host_ids)
+    if not found:
+        raise CoinError(
+            f"{Path(ds.root) / 'dataset.json'} has no lesion label (labels: {ds.labels}).",
+            "name the lesion labels with --lesion-labels, or give image-level labels with --labels-csv.",
+        )
+    clash = sorted(set(found.values()) & set(host_ids))
+    if clash:
+        raise CoinError(
+            f"Label id(s) {clash} are both host and lesion labels.", "check --host and --lesion-labels."
+        )
+    return found
+
+
+def _load_cases(ds, host_ids, lesion_ids, cfg: PrepareConfig, progress, should_stop) -> list[_Case]:
+    from coin_core.data.labels import (
+        filter_slices,
+        labels_for_case,
+        read_label_csv,
+        slice_labels_from_mask,
+    )
+    from coin_core.io import read_volume, to_canonical
+
+    if cfg.min_lesion_pixels < 0:
+        raise CoinError(f"min_lesion_pixels must be >= 0, got {cfg.min_lesion_pixels}.")
+    listed = listed_exclusions(Path(ds.root))
+    volumes = []
+    for c in ds.cases:
+        check_stop(should_stop)
+        if c.label is None:
+            raise CoinError(
+                f"Case {c.id!r} of {ds.root} has no label map.", "prepare needs host-organ labels."
+            )
+        image, label = to_canonical(read_volume(c.image)), to_canonical(read_volume(c.label))
+        if image.array.shape != label.array.shape:
+            raise CoinError(
+                f"Case {c.id!r}: image {c.image} has shape {image.array.shape}, "
+                f"label {c.label} has {label.array.shape}.",
+                "pair each image with its own label map.",
+            )
+        volumes.append((c, image.array, label.array))
+    table = None
+    if cfg.labels_csv is not None:
+        table = read_label_csv(cfg.labels_csv, {c.id: lab.shape[0] for c, _, lab in volumes})
+    cases = []
+    for ci, (c, img, lab) in enumerate(volumes):
+        kept = filter_slices(lab, host_ids + lesion_ids, cfg.min_host_pixels)
+        if table is not None:
+            y = labels_for_case(table, c.id, lab.shape[0])[kept].astype(np.int16)
+            ok = y >= 0
+        else:
+            y = slice_labels_from_mask(lab, lesion_ids, cfg.min_lesion_pixels)[kept].astype(np.int16)
+            ok = ~(np.isin(kept, sorted(listed.get(c.id, ()))) & (y == 0))
+        usable = kept[ok]
+        cases.append(
+            _Case(ci, c.id, Path(c.image), Path(c.label), usable, np.ascontiguousarray(img[usable]),
+                  np.ascontiguousarray(lab[usable]), y[ok].astype(np.uint8), len(kept), int((~ok).sum()))
+        )  # fmt: skip
+        report(progress, ProgressEvent("read", ci + 1, len(volumes), f"{c.id}: {len(usable)} usable slices"))
+    return cases
+
+
+def _split_arrays(cases, ks_by_case, window, host_ids, lesion_ids, masks: bool, size: int) -> SliceArrays:
+    from coin_core.data.slices import plan_slice, to_model
+
+    parts = []
+    for ci, ks in ks_by_case.items():
+        if not len(ks):
+            continue
+        case = cases[ci]
+        sel = np.isin(case.slices, ks)
+        hu, lab, y = case.image[sel], case.label[sel], case.y[sel]
+        geom = plan_slice(hu.shape[1:], size)
+        lesion = np.isin(lab, lesion_ids).astype(np.uint8) if masks else np.zeros(lab.shape, np.uint8)
+        n = len(y)
+        parts.append(
+            SliceArrays(
+                image=to_model(window.normalize(hu.astype(np.float32)), geom, "image").astype(np.float16),
+                label=y,
+                lesion=to_model(lesion, geom, "mask"),
+                has_mask=np.full(n, int(masks), np.uint8),
+                host=to_model(np.isin(lab, host_ids + lesion_ids).astype(np.uint8), geom, "mask"),
+                case=np.full(n, ci, np.int32),
+                slice_index=case.slices[sel].astype(np.int32),
+                draw=np.zeros(n, np.int32),
+            )
+        )
+    return SliceArrays.concatenate(parts, size)
+
+
+def prepare_dataset(
+    data_dir: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    config: PrepareConfig | None = None,
+    overwrite: bool = False,
+    progress: ProgressCallback | None = None,
+    should_stop: StopCallback | None = None,
+) -> dict[str, Any]:
+    """Write a BENCH folder (docs/internals.md) with real slice labels from an nnU-Net dataset.
+
+    Args:
+        data_dir: nnU-Net raw dataset (dataset.json, imagesTr/, labelsTr/ with host-organ labels).
+        out: output folder; must be absent or empty unless ``overwrite``.
+        config: host organ, lesion labels or label CSV, thresholds, size, split fractions, gap, seed.
+        overwrite: replace an existing non-empty ``out``.
+        progress: "read", "window" and "write" events.
+        should_stop: cancellation; nothing is left behind when it fires.
+
+    Returns:
+        The benchmark.json content (also written to ``out``); ``"kind": "real-labels"``.
+
+    Raises:
+        CoinError: no lesion label and no CSV, both given, a bad CSV, no host slice, empty train split.
+    """
+    from coin_core.data.nnunet import read_nnunet
+
+    cfg = config or PrepareConfig()
+    out = Path(out)
+    check_out_folder(out, overwrite)
+    ds = read_nnunet(data_dir)
+    host_ids = ds.label_ids(list(cfg.host))
+    lesion_names = _lesion_ids(ds, cfg, host_ids)
+    lesion_ids = sorted(set(lesion_names.values()))
+    masks = cfg.labels_csv is None
+    cases = _load_cases(ds, host_ids, lesion_ids, cfg, progress, should_stop)
+    if sum(len(c.slices) for c in cases) == 0:
+        raise CoinError(
+            f"No labelled axial slice of {ds.root} has more than {cfg.min_host_pixels} pixels of "
+            f"{list(cfg.host)} (label ids {host_ids}).",
+            "check --host (and the CSV's case ids and slices), or lower --min-host-pixels.",
+        )
+    assignment = assign_splits(cases, cfg)
+    window = train_window(cases, assignment, host_ids, progress, should_stop)
+
+    def fill(tmp: Path) -> dict[str, Any]:
+        splits_meta: dict[str, Any] = {}
+        for i, split in enumerate(SPLITS):
+            check_stop(should_stop)
+            arrays = _split_arrays(cases, assignment[split], window, host_ids, lesion_ids, masks, cfg.size)
+            save_split(tmp, split, arrays)
+            splits_meta[split] = split_summary(cases, assignment[split], arrays, 1)
+            report(progress, ProgressEvent("write", i + 1, len(SPLITS), f"wrote {split}.npz"))
+        meta = {
+            "format": FORMAT,
+            "kind": KIND,
+            "input_size": cfg.size,
+            "window": window.to_dict(),
+            "host": "+".join(cfg.host),
+            "host_labels": host_ids,
+            "cases": [
+                {"id": c.id, "image": str(c.image_path.resolve()), "label": str(c.label_path.resolve())}
+                for c in cases
+            ],  # fmt: skip
+            "splits": splits_meta,
+            "labels": {
+                "source": "masks" if masks else "csv",
+                "lesion_labels": lesion_names,
+                "min_lesion_pixels": cfg.min_lesion_pixels,
+                "csv": None if masks else str(Path(cfg.labels_csv).resolve()),
+            },
+            "single_patient": len(cases) == 1,
+            "seed": cfg.seed,
+            "min_host_pixels": cfg.min_host_pixels,
+            "gap": cfg.gap,
+            "fractions": list(cfg.fractions),
+            "block_order": list(cfg.block_order),
+            "orientation": "canonical: rows anterior->posterior, columns patient right->left, "
+            "k inferior->superior",
+            "excluded": {
+                "unlabelled_or_listed_slices": {c.id: c.n_dropped for c in cases},
+                "host_slices": {c.id: c.n_host_slices for c in cases},
+            },
+        }
+        write_benchmark_json(tmp, meta)
+        return meta
+
+    return write_folder_atomically(out, fill)
