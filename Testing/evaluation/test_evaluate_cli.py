@@ -29,31 +29,9 @@ def phantom_bench(tmp_path_factory):  # noqa: ANN001, ANN201
 
 
 def _model_folder(path, seed: int, method: str = "coin"):  # noqa: ANN001, ANN202
-    modelfile = pytest.importorskip("coin_core.modelfile", reason="coin_core.modelfile not written yet")
-    if not hasattr(modelfile, "save_model"):
-        pytest.skip("coin_core.modelfile.save_model not written yet")
-    from coin_core.data.window import IntensityWindow
-    from coin_core.models.config import (
-        ClassifierConfig,
-        DiscriminatorConfig,
-        EncoderConfig,
-        GeneratorConfig,
-        NetworkConfig,
-        build_networks,
-    )
+    from coin_testkit import make_tiny_model
 
-    cfg = NetworkConfig(
-        input_size=32,
-        classifier=ClassifierConfig(base_width=4),
-        encoder=EncoderConfig(widths=(4, 8, 8)),
-        generator=GeneratorConfig(skips=(1, 2)),
-        discriminator=DiscriminatorConfig(widths=(4, 8), scales=(2, 2)),
-    )
-    nets = build_networks(cfg, seed=seed)
-    window = IntensityWindow(-200.0, 400.0)
-    card = modelfile.ModelCard(method=method, architecture=cfg, input_size=32, window=window)
-    modelfile.save_model(path, card, nets.classifier, nets.encoder, nets.generator)
-    return path
+    return make_tiny_model(path, seed=seed, method=method)
 
 
 def test_coin_evaluate_writes_results_json_and_markdown_for_all_methods(phantom_bench, tmp_path, capsys):

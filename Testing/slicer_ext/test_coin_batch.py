@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_batch_writes_three_files_per_scan_on_the_scans_grid_and_reports_a_bad_scan(
     an_oblique_ct_file, tmp_path, a_scene
 ):
-    from tiny_model import make_tiny_model
+    from coin_testkit import make_tiny_model
 
     from coin_core.io import read_volume
 

@@ -36,7 +36,7 @@ def fake_ui(module: str) -> types.SimpleNamespace:
 @pytest.fixture
 def a_panel(monkeypatch, a_scene, tmp_path):
     import slicer
-    from tiny_model import make_tiny_model
+    from coin_testkit import make_tiny_model
 
     monkeypatch.setitem(sys.modules, "qt", fake_qt_module())
     i18n = types.ModuleType("slicer.i18n")

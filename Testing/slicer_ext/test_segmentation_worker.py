@@ -38,7 +38,7 @@ needs_model = pytest.mark.skipif(
 @pytest.fixture
 def a_tiny_model(tmp_path):
     """A randomly initialised 'small' COIN model folder (fast on CPU; its output is meaningless)."""
-    from tiny_model import make_tiny_model
+    from coin_testkit import make_tiny_model
 
     return make_tiny_model(tmp_path / "tiny_model")
 

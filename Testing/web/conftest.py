@@ -38,34 +38,10 @@ MODEL_THRESHOLD = 0.1  # the tiny random model's difference map gives a small, n
 
 
 def make_tiny_model(folder: Path, threshold: float = MODEL_THRESHOLD) -> Path:
-    """A 32x32-input COIN model folder with seeded random weights (fast on CPU, output meaningless)."""
-    from coin_core import modelfile
-    from coin_core.data.window import IntensityWindow
-    from coin_core.models.config import (
-        ClassifierConfig,
-        DiscriminatorConfig,
-        EncoderConfig,
-        GeneratorConfig,
-        NetworkConfig,
-        build_networks,
-    )
+    """The shared tiny random model (coin_testkit) with this page's threshold."""
+    from coin_testkit import make_tiny_model as make
 
-    cfg = NetworkConfig(
-        input_size=32,
-        classifier=ClassifierConfig(base_width=4),
-        encoder=EncoderConfig(widths=(4, 8, 8)),
-        generator=GeneratorConfig(skips=(1, 2)),
-        discriminator=DiscriminatorConfig(widths=(4, 8), scales=(2, 2)),
-    )
-    nets = build_networks(cfg, seed=0)
-    card = modelfile.ModelCard(
-        method="coin",
-        architecture=cfg,
-        input_size=32,
-        window=IntensityWindow(-200.0, 400.0),
-        threshold=threshold,
-    )
-    return modelfile.save_model(folder, card, nets.classifier, nets.encoder, nets.generator)
+    return make(folder, seed=0, threshold=threshold)
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,12 @@
-"""A tiny, randomly initialised COIN model folder for the Slicer tests (fast on CPU, output meaningless)."""
+"""Helpers shared by several test folders (a uniquely named module: every folder has its own conftest)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 
-def make_tiny_model(folder: Path, seed: int = 0, threshold: float = 0.25) -> Path:
-    """Write a 32x32-input COIN model with random weights to ``folder`` via coin_core.modelfile."""
+def make_tiny_model(folder: Path, seed: int = 0, threshold: float = 0.25, method: str = "coin") -> Path:
+    """Write a 32x32-input model folder with seeded random weights (fast on CPU, output meaningless)."""
     from coin_core import modelfile
     from coin_core.data.window import IntensityWindow
     from coin_core.models.config import (
@@ -27,7 +27,7 @@ def make_tiny_model(folder: Path, seed: int = 0, threshold: float = 0.25) -> Pat
     )
     nets = build_networks(cfg, seed=seed)
     card = modelfile.ModelCard(
-        method="coin",
+        method=method,
         architecture=cfg,
         input_size=32,
         window=IntensityWindow(-200.0, 400.0),
