@@ -43,11 +43,9 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
 def counterfactual_validity(p: np.ndarray, p_cf: np.ndarray, tau: float = CV_TAU) -> float:
     """Share of confident positives (p > tau) whose probability moves by more than tau.
 
-    Returns NaN when there is no confident positive.
+    The evaluation's definition (:func:`coin_core.evaluation.metrics.counterfactual_validity`);
+    returns NaN when there is no confident positive.
     """
-    p = np.asarray(p, dtype=np.float64).ravel()
-    p_cf = np.asarray(p_cf, dtype=np.float64).ravel()
-    sel = p > tau
-    if not sel.any():
-        return float("nan")
-    return float(np.mean(np.abs(p[sel] - p_cf[sel]) > tau))
+    from coin_core.evaluation.metrics import counterfactual_validity as validity
+
+    return validity(p, p_cf, tau)[0]
