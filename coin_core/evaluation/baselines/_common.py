@@ -71,6 +71,21 @@ def capture(layer: Any, grad: bool = False) -> Iterator[dict]:
         handle.remove()
 
 
+def layer4_activation_and_grad(classifier: Any, x: Any) -> tuple[Any, Any]:
+    """Activations of ``classifier.layer4`` and the gradient of the summed logits w.r.t. them.
+
+    Used by Grad-CAM and LayerCAM. Returns ``(act, grads)``, both ``[B, C, h, w]``, ``act`` detached.
+    """
+    import torch
+
+    check_input(x)
+    with torch.inference_mode(False), torch.enable_grad(), capture(target_layer(classifier), grad=True) as st:
+        out = logits(classifier, x.detach().clone())
+        act = st["act"]
+        (grads,) = torch.autograd.grad(out.sum(), act)
+    return act.detach(), grads
+
+
 def minmax(maps: Any) -> Any:
     """Min-max normalise ``[B, 1, H, W]`` maps per image to [0, 1] (constant maps become 0)."""
     flat = maps.flatten(1)
