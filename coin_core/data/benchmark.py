@@ -21,6 +21,7 @@ import numpy as np
 
 from coin_core.errors import CoinError
 from coin_core.fileutil import atomic_path
+from coin_core.jsonfile import read_json
 
 FORMAT = "coin-slices/1"
 SPLITS = ("train", "val", "test")
@@ -189,10 +190,7 @@ def read_benchmark_json(bench_dir: str | os.PathLike[str]) -> dict[str, Any]:
             f"Not a prepared slice set: {path} is missing.",
             "build one with 'coin data synth-lesions --data DIR --out BENCH'.",
         )
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CoinError(f"{path} is not valid JSON: {err}", "rebuild the slice set.") from None
+    meta = read_json(path, "rebuild the slice set.")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise CoinError(

@@ -27,6 +27,7 @@ import numpy as np
 
 from coin_core.errors import CoinError
 from coin_core.fileutil import atomic_path
+from coin_core.jsonfile import read_json
 
 
 @dataclass(frozen=True)
@@ -122,10 +123,7 @@ def read_nnunet(root: str | os.PathLike[str], require_labels: bool = True) -> Nn
             f"No dataset.json in {root}.",
             "point to an nnU-Net raw dataset folder (dataset.json, imagesTr/, labelsTr/).",
         )
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CoinError(f"{meta_path} is not valid JSON: {err}", "fix or regenerate it.") from None
+    meta = read_json(meta_path, "fix or regenerate it.")
     if not isinstance(meta, dict):
         raise CoinError(f"{meta_path}: expected a JSON object.")
     labels = _parse_labels(meta.get("labels"), meta_path)

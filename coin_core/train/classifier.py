@@ -29,6 +29,7 @@ from coin_core.config import TrainConfig
 from coin_core.device import pick_device
 from coin_core.errors import CoinCancelled, CoinError
 from coin_core.fileutil import OutputSet
+from coin_core.jsonfile import read_json
 from coin_core.models.config import NetworkConfig
 from coin_core.progress import EtaEstimator, ProgressCallback, ProgressEvent, StopCallback
 from coin_core.train import ddp, loop
@@ -251,10 +252,7 @@ def read_classifier_card(folder: str | os.PathLike[str]) -> dict[str, Any]:
             f"Not a classifier folder: {folder} needs {CARD} and {WEIGHTS}.",
             "train one with 'coin train-classifier --data BENCH --out RUN' (it writes RUN/classifier).",
         )
-    try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CoinError(f"{path} is not valid JSON: {err}", "retrain the classifier.") from None
+    card = read_json(path, "retrain the classifier.")
     if not isinstance(card, dict) or card.get("format") != FORMAT:
         raise CoinError(
             f"{path}: unknown format {card.get('format') if isinstance(card, dict) else card!r}.",
