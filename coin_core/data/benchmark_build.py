@@ -238,6 +238,65 @@ def split_summary(
     }
 
 
+def write_splits(
+    tmp: Path,
+    cases: list[Any],
+    assignment: dict[str, dict[int, np.ndarray]],
+    split_arrays: Callable[[str], SliceArrays],
+    draws: dict[str, int],
+    progress: ProgressCallback | None,
+) -> dict[str, Any]:
+    """Write ``<split>.npz`` of every split into ``tmp``; returns benchmark.json's "splits" entry.
+
+    ``split_arrays(split)`` makes the arrays of one split; ``draws.get(split, 0)`` is its number of
+    draws per slice. One "write" event per split file.
+    """
+    splits_meta: dict[str, Any] = {}
+    for i, split in enumerate(SPLITS):
+        arrays = split_arrays(split)
+        save_split(tmp, split, arrays)
+        splits_meta[split] = split_summary(cases, assignment[split], arrays, draws.get(split, 0))
+        report(progress, ProgressEvent("write", i + 1, len(SPLITS), f"wrote {split}.npz"))
+    return splits_meta
+
+
+def slice_set_meta(
+    cfg: Any,
+    cases: list[Any],
+    window: Any,
+    host_ids: list[int],
+    splits_meta: dict[str, Any],
+    described: dict[str, Any],
+    excluded: dict[str, Any],
+) -> dict[str, Any]:
+    """benchmark.json content shared by synthetic and real-label slice sets.
+
+    ``described`` (how the labels came about) follows "splits"; ``excluded`` is the last entry.
+    """
+    return {
+        "format": FORMAT,
+        "input_size": cfg.size,
+        "window": window.to_dict(),
+        "host": "+".join(cfg.host),
+        "host_labels": host_ids,
+        "cases": [
+            {"id": c.id, "image": str(c.image_path.resolve()), "label": str(c.label_path.resolve())}
+            for c in cases
+        ],  # fmt: skip
+        "splits": splits_meta,
+        **described,
+        "single_patient": len(cases) == 1,
+        "seed": cfg.seed,
+        "min_host_pixels": cfg.min_host_pixels,
+        "gap": cfg.gap,
+        "fractions": list(cfg.fractions),
+        "block_order": list(cfg.block_order),
+        "orientation": "canonical: rows anterior->posterior, columns patient right->left, "
+        "k inferior->superior",
+        "excluded": excluded,
+    }
+
+
 def write_folder_atomically(out: Path, fill: Callable[[Path], _T]) -> _T:
     """Run ``fill(tmp)`` on a temporary sibling folder of ``out``, then rename it to ``out``.
 
@@ -305,43 +364,30 @@ def build_benchmark(
     window = train_window(cases, assignment, host_ids, progress, should_stop)
 
     def fill(tmp: Path) -> dict[str, Any]:
-        splits_meta: dict[str, Any] = {}
-        for split in SPLITS:
-            arrays = _draw_split(
+        splits_meta = write_splits(
+            tmp,
+            cases,
+            assignment,
+            lambda split: _draw_split(
                 cases, assignment[split], window, host_ids, split, cfg, progress, should_stop
-            )
-            save_split(tmp, split, arrays)
-            splits_meta[split] = split_summary(cases, assignment[split], arrays, cfg.draws.get(split, 0))
-            report(
-                progress, ProgressEvent("write", SPLITS.index(split) + 1, len(SPLITS), f"wrote {split}.npz")
-            )
-        meta = {
-            "format": FORMAT,
-            "input_size": cfg.size,
-            "window": window.to_dict(),
-            "host": "+".join(cfg.host),
-            "host_labels": host_ids,
-            "cases": [
-                {"id": c.id, "image": str(c.image_path.resolve()), "label": str(c.label_path.resolve())}
-                for c in cases
-            ],  # fmt: skip
-            "splits": splits_meta,
-            "lesions": lesion.to_dict(),
-            "single_patient": len(cases) == 1,
-            "seed": cfg.seed,
-            "min_host_pixels": cfg.min_host_pixels,
-            "gap": cfg.gap,
-            "fractions": list(cfg.fractions),
-            "block_order": list(cfg.block_order),
-            "orientation": "canonical: rows anterior->posterior, columns patient right->left, "
-            "k inferior->superior",
-            "excluded": {
+            ),
+            cfg.draws,
+            progress,
+        )
+        meta = slice_set_meta(
+            cfg,
+            cases,
+            window,
+            host_ids,
+            splits_meta,
+            described={"lesions": lesion.to_dict()},
+            excluded={
                 "real_lesion_labels": lesion_names,
                 "real_lesion_slices": {c.id: c.n_excluded for c in cases},
                 "listed_slices": {c.id: c.n_listed for c in cases},
                 "host_slices": {c.id: c.n_host_slices for c in cases},
             },
-        }
+        )
         write_benchmark_json(tmp, meta)
         return meta
 

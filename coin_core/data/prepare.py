@@ -29,15 +29,16 @@ from typing import Any
 
 import numpy as np
 
-from coin_core.data.benchmark import FORMAT, SPLITS, SliceArrays, save_split, write_benchmark_json
+from coin_core.data.benchmark import FORMAT, SPLITS, SliceArrays, write_benchmark_json
 from coin_core.data.benchmark_build import (
     assign_splits,
     check_out_folder,
     lesion_label_names,
     listed_exclusions,
-    split_summary,
+    slice_set_meta,
     train_window,
     write_folder_atomically,
+    write_splits,
 )
 from coin_core.errors import CoinError
 from coin_core.progress import ProgressCallback, ProgressEvent, StopCallback, check_stop, report
@@ -228,45 +229,26 @@ def prepare_dataset(
     assignment = assign_splits(cases, cfg)
     window = train_window(cases, assignment, host_ids, progress, should_stop)
 
+    def split_arrays(split: str) -> SliceArrays:
+        check_stop(should_stop)
+        return _split_arrays(cases, assignment[split], window, host_ids, lesion_ids, masks, cfg.size)
+
     def fill(tmp: Path) -> dict[str, Any]:
-        splits_meta: dict[str, Any] = {}
-        for i, split in enumerate(SPLITS):
-            check_stop(should_stop)
-            arrays = _split_arrays(cases, assignment[split], window, host_ids, lesion_ids, masks, cfg.size)
-            save_split(tmp, split, arrays)
-            splits_meta[split] = split_summary(cases, assignment[split], arrays, 1)
-            report(progress, ProgressEvent("write", i + 1, len(SPLITS), f"wrote {split}.npz"))
-        meta = {
-            "format": FORMAT,
-            "kind": KIND,
-            "input_size": cfg.size,
-            "window": window.to_dict(),
-            "host": "+".join(cfg.host),
-            "host_labels": host_ids,
-            "cases": [
-                {"id": c.id, "image": str(c.image_path.resolve()), "label": str(c.label_path.resolve())}
-                for c in cases
-            ],  # fmt: skip
-            "splits": splits_meta,
+        splits_meta = write_splits(tmp, cases, assignment, split_arrays, dict.fromkeys(SPLITS, 1), progress)
+        described = {
             "labels": {
                 "source": "masks" if masks else "csv",
                 "lesion_labels": lesion_names,
                 "min_lesion_pixels": cfg.min_lesion_pixels,
                 "csv": None if masks else str(Path(cfg.labels_csv).resolve()),
             },
-            "single_patient": len(cases) == 1,
-            "seed": cfg.seed,
-            "min_host_pixels": cfg.min_host_pixels,
-            "gap": cfg.gap,
-            "fractions": list(cfg.fractions),
-            "block_order": list(cfg.block_order),
-            "orientation": "canonical: rows anterior->posterior, columns patient right->left, "
-            "k inferior->superior",
-            "excluded": {
-                "unlabelled_or_listed_slices": {c.id: c.n_dropped for c in cases},
-                "host_slices": {c.id: c.n_host_slices for c in cases},
-            },
         }
+        excluded = {
+            "unlabelled_or_listed_slices": {c.id: c.n_dropped for c in cases},
+            "host_slices": {c.id: c.n_host_slices for c in cases},
+        }
+        meta = slice_set_meta(cfg, cases, window, host_ids, splits_meta, described, excluded)
+        meta = {"format": FORMAT, "kind": KIND, **meta}  # "kind" second, as before
         write_benchmark_json(tmp, meta)
         return meta
 
