@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import qt
 import slicer
-import vtk
 from slicer.i18n import tr as _
-from slicer.util import VTKObservationMixin
 
 from .Dependencies import ensurePythonPackages, ensureTorch
 from .ModelCatalog import defaultModelsFolder, isModelFolder, listModels
+from .PanelBase import LogicPanel, stateLabel
 from .SegmentationLogic import (
     ATTR_SEGMENT_ID,
     SegmentationLogic,
@@ -23,44 +22,24 @@ from .SegmentationLogic import (
     modelThreshold,
 )
 
+__all__ = ["SegmentationWidget", "stateLabel"]
+
 SETTINGS_MODELS_FOLDER = "COIN/ModelsFolder"
 SETTINGS_EXTRA_FOLDERS = "COIN/ExtraModelFolders"
 
 
-def stateLabel(state: State) -> str:
-    """The translated name of a state."""
-    return {
-        State.Idle: _("Idle"),
-        State.Starting: _("Starting"),
-        State.Running: _("Running"),
-        State.Importing: _("Importing results"),
-        State.Cancelling: _("Cancelling"),
-        State.Failed: _("Failed"),
-    }[state]
-
-
-class SegmentationWidget(VTKObservationMixin):
+class SegmentationWidget(LogicPanel):
     """Controller of the panel; ``logic`` can be any object with SegmentationLogic's interface."""
 
     def __init__(self, ui, logic: SegmentationLogic | None = None, doShowInfoWindows: bool = True) -> None:
-        VTKObservationMixin.__init__(self)
-        self.ui = ui
-        self.logic = logic or SegmentationLogic(slicer.mrmlScene)
-        self.doShowInfoWindows = doShowInfoWindows
-        self._parameterNode = None
-        self._guiObservation = None
+        LogicPanel.__init__(
+            self, ui, logic or SegmentationLogic(slicer.mrmlScene), doShowInfoWindows, pollIntervalMs=100
+        )
         self._lastSegmentation = None
-        self._pollTimer = qt.QTimer()
-        self._pollTimer.setInterval(100)
-        self._pollTimer.timeout.connect(self._poll)
         self._rethresholdTimer = qt.QTimer()
         self._rethresholdTimer.setSingleShot(True)
         self._rethresholdTimer.setInterval(150)
         self._rethresholdTimer.timeout.connect(self.onRethreshold)
-        self.logic.progressInfo.connect(self.onProgress)
-        self.logic.stateChanged.connect(self.onStateChanged)
-        self.logic.errorOccurred.connect(self.onError)
-        self.logic.finished.connect(self.onFinished)
         self.ui.applyButton.clicked.connect(self.onApplyClicked)
         self.ui.addModelFolderButton.clicked.connect(self.onAddModelFolder)
         self.ui.modelComboBox.currentIndexChanged.connect(self.onModelChanged)
@@ -78,15 +57,9 @@ class SegmentationWidget(VTKObservationMixin):
 
     def setParameterNode(self, parameterNode) -> None:
         """Bind the panel to ``parameterNode`` (a COINSegmentationParameterNode) or unbind it."""
-        if self._parameterNode is not None:
-            self._parameterNode.disconnectGui(self._guiObservation)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateApplyButton)
-        self._parameterNode = parameterNode
+        LogicPanel.setParameterNode(self, parameterNode)
         if parameterNode is not None:
-            self._guiObservation = parameterNode.connectGui(self.ui)
-            self.addObserver(parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateApplyButton)
             self._selectModel(parameterNode.modelFolder)
-        self._updateApplyButton()
 
     def modelsFolder(self) -> str:
         return str(qt.QSettings().value(SETTINGS_MODELS_FOLDER, str(defaultModelsFolder())))
@@ -118,7 +91,7 @@ class SegmentationWidget(VTKObservationMixin):
         if self._parameterNode is not None and folder and folder != self._parameterNode.modelFolder:
             self._parameterNode.modelFolder = folder
             self._parameterNode.threshold = modelThreshold(folder)
-        self._updateApplyButton()
+        self._updateActionButton()
 
     def onAddModelFolder(self) -> None:
         folder = qt.QFileDialog.getExistingDirectory(None, _("Choose a COIN model folder"))
@@ -133,7 +106,7 @@ class SegmentationWidget(VTKObservationMixin):
             self._parameterNode.modelFolder = folder
         self.refreshModels()
 
-    def _updateApplyButton(self, caller=None, event=None) -> None:
+    def _updateActionButton(self, caller=None, event=None) -> None:
         if self.logic.isRunning():
             return
         node = self._parameterNode
@@ -165,15 +138,8 @@ class SegmentationWidget(VTKObservationMixin):
             return
         self._pollTimer.start()
 
-    def _poll(self) -> None:
-        if not self.logic.processEvents():
-            self._pollTimer.stop()
-
     def onProgress(self, event: dict) -> None:
-        total, done = event.get("total"), int(event.get("done") or 0)
-        self.ui.progressBar.setMaximum(int(total) if total else 0)  # 0: busy indicator
-        self.ui.progressBar.setValue(done)
-        text = f"{event.get('stage', '')}: {event.get('message', '')}"
+        text = self._showProgress(event)
         eta = (event.get("metrics") or {}).get("eta_s")
         if eta is not None:
             text += " " + _("(about {minutes}:{seconds:02d} left)").format(
@@ -182,12 +148,7 @@ class SegmentationWidget(VTKObservationMixin):
         self.ui.statusLabel.text = text
 
     def onStateChanged(self, state: State) -> None:
-        running = state in (State.Starting, State.Running)
-        self.ui.applyButton.text = _("Cancel") if running else _("Generate counterfactual")
-        self.ui.applyButton.enabled = running or state in (State.Idle, State.Failed)
-        self.ui.statusLabel.text = stateLabel(state)
-        if state in (State.Idle, State.Failed):
-            self._updateApplyButton()
+        self._showState(state, self.ui.applyButton, _("Cancel"), _("Generate counterfactual"))
 
     def onError(self, message: str) -> None:
         self._reportError(
@@ -226,8 +187,3 @@ class SegmentationWidget(VTKObservationMixin):
         self.ui.statusLabel.text = _("Threshold {threshold:.2f}: {count} lesion voxels.").format(
             threshold=node.threshold, count=count
         )
-
-    def _reportError(self, message: str) -> None:
-        self.ui.statusLabel.text = message.splitlines()[0]
-        if self.doShowInfoWindows:
-            slicer.util.errorDisplay(message)

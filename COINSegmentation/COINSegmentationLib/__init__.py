@@ -1,6 +1,6 @@
 """COINSegmentation's implementation: the logic (runs on slicer-core), the process runner and the widget.
 
-Only ``Widget`` and ``Parameters`` need desktop Slicer (Qt); import them from their modules.
+Only ``Widget``, ``PanelBase`` and ``Parameters`` need desktop Slicer (Qt); import them from their modules.
 """
 
 from .ModelCatalog import ModelEntry, listModels, registerModel

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import qt
 import slicer
-import vtk
 from COINSegmentationLib.Dependencies import ensurePythonPackages, ensureTorch
+from COINSegmentationLib.PanelBase import LogicPanel
 from COINSegmentationLib.SegmentationLogic import State
-from COINSegmentationLib.Widget import stateLabel
 from slicer.i18n import tr as _
-from slicer.util import VTKObservationMixin
 
 from .DatasetBuilder import buildDatasetFromScene
 from .TrainingLogic import TrainingLogic, TrainingParameters, canResume, loadRunParameters
@@ -30,23 +27,13 @@ def pairedSegmentation(scene, volumeNode):
     return found
 
 
-class TrainingWidget(VTKObservationMixin):
+class TrainingWidget(LogicPanel):
     """Controller of the training panel; ``logic`` can be any object with TrainingLogic's interface."""
 
     def __init__(self, ui, logic: TrainingLogic | None = None, doShowInfoWindows: bool = True) -> None:
-        VTKObservationMixin.__init__(self)
-        self.ui = ui
-        self.logic = logic or TrainingLogic(slicer.mrmlScene)
-        self.doShowInfoWindows = doShowInfoWindows
-        self._parameterNode = None
-        self._guiObservation = None
-        self._timer = qt.QTimer()
-        self._timer.setInterval(500)
-        self._timer.timeout.connect(self._poll)
-        self.logic.progressInfo.connect(self.onProgress)
-        self.logic.stateChanged.connect(self.onStateChanged)
-        self.logic.errorOccurred.connect(self.onError)
-        self.logic.finished.connect(self.onFinished)
+        LogicPanel.__init__(
+            self, ui, logic or TrainingLogic(slicer.mrmlScene), doShowInfoWindows, pollIntervalMs=500
+        )
         self.ui.startButton.clicked.connect(self.onStartClicked)
         self.ui.dataSourceComboBox.currentIndexChanged.connect(self._updateSourceWidgets)
         self.ui.runFolderPathLineEdit.currentPathChanged.connect(self.onRunFolderChanged)
@@ -55,19 +42,9 @@ class TrainingWidget(VTKObservationMixin):
 
     def cleanup(self) -> None:
         """Called when the module is closed: a running training keeps going only while Slicer runs."""
-        self._timer.stop()
+        self._pollTimer.stop()
         self.logic.stop()
         self.setParameterNode(None)
-
-    def setParameterNode(self, parameterNode) -> None:
-        if self._parameterNode is not None:
-            self._parameterNode.disconnectGui(self._guiObservation)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateStartButton)
-        self._parameterNode = parameterNode
-        if parameterNode is not None:
-            self._guiObservation = parameterNode.connectGui(self.ui)
-            self.addObserver(parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateStartButton)
-        self._updateStartButton()
 
     def _updateSourceWidgets(self, index=None) -> None:
         source = self.ui.dataSourceComboBox.currentIndex
@@ -76,7 +53,7 @@ class TrainingWidget(VTKObservationMixin):
         self.ui.sliceLabelTableSelector.visible = self.ui.sliceLabelTableLabel.visible = (
             source == SOURCE_TABLE
         )
-        self._updateStartButton()
+        self._updateActionButton()
 
     def onRunFolderChanged(self, path: str) -> None:
         if path and canResume(path) and not self.logic.isRunning():
@@ -86,9 +63,9 @@ class TrainingWidget(VTKObservationMixin):
             self._parameterNode.host = previous.host
             self.ui.dataSourceComboBox.currentIndex = SOURCE_FOLDER
             self.ui.statusLabel.text = _("An earlier run is in this folder: Start resumes it.")
-        self._updateStartButton()
+        self._updateActionButton()
 
-    def _updateStartButton(self, caller=None, event=None) -> None:
+    def _updateActionButton(self, caller=None, event=None) -> None:
         if self.logic.isRunning():
             return
         node, reason = self._parameterNode, ""
@@ -135,17 +112,10 @@ class TrainingWidget(VTKObservationMixin):
             self._reportError(_("Failed to start training: {error}").format(error=err))
             return
         slicer.modules.plots.logic().ShowChartInLayout(self.logic.plot.lossChart)
-        self._timer.start()
-
-    def _poll(self) -> None:
-        if not self.logic.processEvents():
-            self._timer.stop()
+        self._pollTimer.start()
 
     def onProgress(self, event: dict) -> None:
-        total, done = event.get("total"), int(event.get("done") or 0)
-        self.ui.progressBar.setMaximum(int(total) if total else 0)
-        self.ui.progressBar.setValue(done)
-        self.ui.statusLabel.text = f"{event.get('stage', '')}: {event.get('message', '')}"
+        self.ui.statusLabel.text = self._showProgress(event)
         summary = self.logic.summary()
         if summary:
             self.ui.metricsLabel.text = _("Validation: ") + ", ".join(
@@ -153,18 +123,13 @@ class TrainingWidget(VTKObservationMixin):
             )
 
     def onStateChanged(self, state: State) -> None:
-        running = state in (State.Starting, State.Running)
-        self.ui.startButton.text = _("Stop") if running else _("Start training")
-        self.ui.startButton.enabled = running or state in (State.Idle, State.Failed)
-        self.ui.statusLabel.text = stateLabel(state)
-        if state in (State.Idle, State.Failed):
-            self._updateStartButton()
+        self._showState(state, self.ui.startButton, _("Stop"), _("Start training"))
 
     def onError(self, message: str) -> None:
         self._reportError(_("Training failed:\n\n{message}").format(message=message))
 
     def onFinished(self, outcome) -> None:
-        self._timer.stop()
+        self._pollTimer.stop()
         if outcome.stopped:
             self.ui.statusLabel.text = _("Stopped. Start again with the same output folder to resume.")
         elif outcome.succeeded:
@@ -173,8 +138,3 @@ class TrainingWidget(VTKObservationMixin):
             ).format(name=Path(outcome.registeredModel or outcome.modelFolder).name)
             if outcome.errorMessage:
                 self._reportError(outcome.errorMessage)
-
-    def _reportError(self, message: str) -> None:
-        self.ui.statusLabel.text = message.splitlines()[0]
-        if self.doShowInfoWindows:
-            slicer.util.errorDisplay(message)
