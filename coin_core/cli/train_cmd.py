@@ -8,8 +8,11 @@ events (one JSON object per line). Multi-GPU / multi-node: launch with torchrun,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
+from typing import Any
 
 EPILOG = """\
 examples:
@@ -120,7 +123,12 @@ def _load(args: argparse.Namespace):  # noqa: ANN202
     return cfg
 
 
-def _setup(args: argparse.Namespace):  # noqa: ANN202
+@contextlib.contextmanager
+def _session(args: argparse.Namespace) -> Iterator[tuple[Any, _Bar]]:
+    """Threads, device and DDP set up for one training run; yields (ddp info, progress bar).
+
+    The bar is closed and DDP shut down when the block ends, also on errors.
+    """
     from coin_core.device import pick_device
     from coin_core.train import ddp
 
@@ -130,19 +138,21 @@ def _setup(args: argparse.Namespace):  # noqa: ANN202
         torch.set_num_threads(args.threads)
     info = ddp.init_from_env(pick_device(args.device))
     bar = _Bar(enabled=info.is_main and not args.no_progress)
-    return info, bar
+    try:
+        yield info, bar
+    finally:
+        bar.close()
+        ddp.shutdown(info)
 
 
 def _run_classifier(args: argparse.Namespace) -> int:
     cfg = _load(args)
     if args.dry_run:
         return 0
-    from coin_core.train import ddp
     from coin_core.train.pipeline import load_bench
 
-    info, bar = _setup(args)
-    t0 = time.monotonic()
-    try:
+    with _session(args) as (info, bar):
+        t0 = time.monotonic()
         from coin_core.data.window import IntensityWindow
         from coin_core.train.classifier import fit_classifier
 
@@ -150,9 +160,6 @@ def _run_classifier(args: argparse.Namespace) -> int:
         window = IntensityWindow.from_dict(meta["window"]).to_dict()
         res = fit_classifier(cfg, train, val, args.out, window=window, device=args.device, progress=bar,
                              events_jsonl=args.events_jsonl)  # fmt: skip
-    finally:
-        bar.close()
-        ddp.shutdown(info)
     if info.is_main:
         auc = res.metrics.get("val/auc", float("nan"))
         print(f"classifier: {res.folder} (best val AUC {auc:.4f}, {time.monotonic() - t0:.0f} s)")
@@ -163,17 +170,12 @@ def _run_train(args: argparse.Namespace) -> int:
     cfg = _load(args)
     if args.dry_run:
         return 0
-    from coin_core.train import ddp
     from coin_core.train.pipeline import train_model
 
-    info, bar = _setup(args)
-    t0 = time.monotonic()
-    try:
+    with _session(args) as (info, bar):
+        t0 = time.monotonic()
         model_dir = train_model(args.data, args.out, cfg, classifier_dir=args.classifier, resume=args.resume,
                                 device=args.device, progress=bar, events_jsonl=args.events_jsonl)  # fmt: skip
-    finally:
-        bar.close()
-        ddp.shutdown(info)
     if info.is_main:
         print(f"model: {model_dir} ({time.monotonic() - t0:.0f} s)")
     return 0
