@@ -83,7 +83,10 @@ def test_apply_waits_for_an_input_and_the_model_list_sets_the_threshold(a_panel,
 
     demo = bundledDemoModel()  # the bundled demo model is listed first and is the default
     expected = Path(demo) if demo is not None else a_panel.models / "tiny"
-    assert Path(node.modelFolder).resolve() == expected.resolve() and node.threshold == 0.25
+    from coin_core.modelfile import read_card
+
+    assert Path(node.modelFolder).resolve() == expected.resolve()
+    assert node.threshold == pytest.approx(read_card(expected).threshold)  # the model card's threshold
     assert not ui.applyButton.enabled and ui.applyButton.toolTip == "Select an input CT volume."
     node.inputVolume = a_panel.scene.load(an_oblique_ct_file)
     node.Modified()
