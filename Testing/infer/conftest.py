@@ -199,3 +199,21 @@ def import_slicer():  # noqa: ANN201
         return pytest.importorskip("slicer")
     finally:
         sys.path[:] = saved
+
+
+@pytest.fixture(scope="module")
+def slicer_scene():  # noqa: ANN201
+    """A slicer-core scene with the segmentations and volumes logics, as desktop Slicer builds it."""
+    slicer = import_slicer()
+    scene = slicer.vtkMRMLScene()
+    app_logic = slicer.vtkSlicerApplicationLogic()
+    app_logic.SetMRMLScene(scene)
+    seg_logic = slicer.vtkSlicerSegmentationsModuleLogic()
+    seg_logic.SetMRMLApplicationLogic(app_logic)
+    seg_logic.SetMRMLScene(scene)
+    vol_logic = slicer.vtkSlicerVolumesLogic()
+    vol_logic.SetMRMLApplicationLogic(app_logic)
+    vol_logic.SetMRMLScene(scene)
+    # app_logic must stay referenced while the logics are used, or VTK frees it under them
+    yield slicer, scene, seg_logic, vol_logic
+    del app_logic

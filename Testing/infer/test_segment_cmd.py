@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import import_slicer, reorient
+from conftest import reorient
 
 from coin_core.io import read_volume, write_volume
 
@@ -116,8 +116,9 @@ def test_overview_png_is_an_rgb_picture(phantom_run):
         assert img.mode == "RGB" and img.width >= 4 * 64 and img.height > 64
 
 
-def test_seg_nrrd_reads_back_in_slicer_core_as_the_thresholded_difference(phantom_run, phantom_file):
-    slicer = import_slicer()
+def test_seg_nrrd_reads_back_in_slicer_core_as_the_thresholded_difference(
+    phantom_run, phantom_file, slicer_scene
+):
     import vtk
 
     from coin_core.infer import threshold_difference
@@ -125,15 +126,7 @@ def test_seg_nrrd_reads_back_in_slicer_core_as_the_thresholded_difference(phanto
     _, out = phantom_run
     expected = threshold_difference(read_volume(out / "phantom_difference.nii.gz"), 0.02, "paper").array
     assert expected.any()
-    scene = slicer.vtkMRMLScene()
-    app_logic = slicer.vtkSlicerApplicationLogic()
-    app_logic.SetMRMLScene(scene)
-    seg_logic = slicer.vtkSlicerSegmentationsModuleLogic()
-    seg_logic.SetMRMLApplicationLogic(app_logic)
-    seg_logic.SetMRMLScene(scene)
-    vol_logic = slicer.vtkSlicerVolumesLogic()
-    vol_logic.SetMRMLApplicationLogic(app_logic)
-    vol_logic.SetMRMLScene(scene)
+    slicer, scene, seg_logic, vol_logic = slicer_scene
     ct = vol_logic.AddArchetypeVolume(str(phantom_file), "CT", 0)
     seg = seg_logic.LoadSegmentationFromFile(str(out / "phantom_lesion.seg.nrrd"), False, "COIN")
     segmentation = seg.GetSegmentation()
@@ -144,7 +137,6 @@ def test_seg_nrrd_reads_back_in_slicer_core_as_the_thresholded_difference(phanto
     lab = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode")
     assert slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(seg, ids, lab, ct)
     assert np.array_equal(slicer.util.arrayFromVolume(lab) != 0, expected != 0)
-    del app_logic
 
 
 def test_oblique_anisotropic_nrrd_input_keeps_its_geometry(tmp_path, model_dir, phantom):

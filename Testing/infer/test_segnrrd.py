@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
-from conftest import import_slicer
 
 from coin_core.infer.segnrrd import seg_nrrd_header, segment_extent, write_seg_nrrd
 from coin_core.io import Volume, write_volume
@@ -61,23 +59,6 @@ def test_sitk_reads_the_same_voxels_and_geometry(tmp_path):
     np.testing.assert_allclose(img.GetOrigin(), mask.origin, atol=1e-9)
     np.testing.assert_allclose(img.GetDirection(), mask.direction, atol=1e-9)
     assert img.GetMetaData("Segment0_Name") == "lesion"
-
-
-@pytest.fixture(scope="module")
-def slicer_scene():
-    slicer = import_slicer()
-    scene = slicer.vtkMRMLScene()
-    app_logic = slicer.vtkSlicerApplicationLogic()
-    app_logic.SetMRMLScene(scene)
-    seg_logic = slicer.vtkSlicerSegmentationsModuleLogic()
-    seg_logic.SetMRMLApplicationLogic(app_logic)
-    seg_logic.SetMRMLScene(scene)
-    vol_logic = slicer.vtkSlicerVolumesLogic()
-    vol_logic.SetMRMLApplicationLogic(app_logic)
-    vol_logic.SetMRMLScene(scene)
-    # app_logic must stay referenced while the logics are used, or VTK frees it under them
-    yield slicer, scene, seg_logic, vol_logic
-    del app_logic
 
 
 def test_slicer_core_reads_the_segment_back_with_the_same_voxels(tmp_path, slicer_scene):
