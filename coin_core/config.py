@@ -94,7 +94,18 @@ class GanConfig:
 
 @dataclass(frozen=True)
 class ClassifierTrainConfig:
-    """Schedule and optimiser of the classifier fit (METHOD.md §4: BCE, Adam 1e-3)."""
+    """Schedule and optimiser of the classifier fit (METHOD.md §4: BCE, Adam 1e-3).
+
+    Attributes:
+        select: which epoch's weights are kept: ``auc`` (best validation ROC AUC, ties to the lower
+            loss; the default), ``loss`` (lowest validation BCE, which also rewards calibration) or
+            ``balanced_accuracy`` (best mean of sensitivity and specificity at p = 0.5, ties to the
+            lower loss).
+        augment_affine: multiplies the paper's shift, scale and rotation ranges (1: the paper; <= 5).
+        augment_intensity: intensity jitter of the classifier augmentation (0: off, the paper).
+        augment_noise: std of Gaussian noise added by the classifier augmentation (0: off, the
+            paper); see :class:`coin_core.data.dataset.ClassifierAugment`.
+    """
 
     lr: float = field(metadata=_range(0.0, 1.0, lo_open=True))
     beta1: float = field(metadata=_range(0.0, 1.0, hi_open=True))
@@ -105,6 +116,10 @@ class ClassifierTrainConfig:
     steps_per_epoch: int | None = field(metadata=_range(1))
     augment: bool = field()
     val_max_batches: int | None = field(metadata=_range(1))
+    select: Literal["auc", "loss", "balanced_accuracy"] = "auc"
+    augment_affine: float = field(default=1.0, metadata=_range(0.0, 5.0))
+    augment_intensity: float = field(default=0.0, metadata=_range(0.0, 1.0))
+    augment_noise: float = field(default=0.0, metadata=_range(0.0, 1.0))
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,12 @@ class ClassifierAugment:
         rotate_deg: max rotation in degrees (10).
         fill: image value outside the transformed slice (-1.0 = air after the window).
         seed: seed of the transform's torch.Generator.
+        intensity: intensity jitter, not in the paper (0: off): the image becomes
+            ``image * (1 + u1) + u2`` with u1, u2 uniform in [-intensity, intensity], clipped to [-1, 1].
+        noise_std: standard deviation of added Gaussian noise, not in the paper (0: off); the
+            result is clipped to [-1, 1].
+
+    With ``intensity`` and ``noise_std`` at 0 the transform draws exactly the paper's random numbers.
     """
 
     def __init__(
@@ -97,12 +103,18 @@ class ClassifierAugment:
         rotate_deg: float = 10.0,
         fill: float = -1.0,
         seed: int = 0,
+        intensity: float = 0.0,
+        noise_std: float = 0.0,
     ) -> None:
         for name, p in (("hflip_p", hflip_p), ("vflip_p", vflip_p), ("ssr_p", ssr_p)):
             if not 0.0 <= p <= 1.0:
                 raise CoinError(f"ClassifierAugment: {name} must be in [0, 1], got {p}.")
         self.hflip_p, self.vflip_p, self.ssr_p = hflip_p, vflip_p, ssr_p
+        for name, v in (("intensity", intensity), ("noise_std", noise_std)):
+            if not v >= 0.0:
+                raise CoinError(f"ClassifierAugment: {name} must be >= 0, got {v}.")
         self.shift, self.scale, self.rotate_deg, self.fill = shift, scale, rotate_deg, fill
+        self.intensity, self.noise_std = float(intensity), float(noise_std)
         self.seed = int(seed)
         self.generator = torch.Generator().manual_seed(self.seed)
         self._worker: tuple[int, int] | None = None
@@ -143,7 +155,17 @@ class ClassifierAugment:
             image = image[0] + self.fill
             if lesion is not None:
                 lesion = F.grid_sample(lesion[None], grid, mode="nearest", align_corners=False)[0]
+        if self.intensity > 0.0 or self.noise_std > 0.0:
+            image = self._jitter(image)
         item["image"] = image.contiguous()
         if lesion is not None:
             item["lesion"] = lesion.contiguous()
         return item
+
+    def _jitter(self, image: torch.Tensor) -> torch.Tensor:
+        if self.intensity > 0.0:
+            image = image * (1.0 + self._uniform(self.intensity)) + self._uniform(self.intensity)
+        if self.noise_std > 0.0:
+            noise = torch.randn(image.shape, generator=self.generator, dtype=image.dtype)
+            image = image + self.noise_std * noise
+        return image.clamp(-1.0, 1.0)

@@ -1,8 +1,9 @@
 """Classifier fit (METHOD.md §4) and the classifier folder the GAN fit starts from.
 
 BCE-with-logits on the slice labels, Adam, the paper's augmentation with air fill
-(:class:`coin_core.data.dataset.ClassifierAugment`), validation ROC AUC after each epoch; the
-best-AUC weights are kept (the paper picked its checkpoint by hand, §4).
+(:class:`coin_core.data.dataset.ClassifierAugment`), validation ROC AUC, BCE and balanced
+accuracy after each epoch; the best epoch's weights are kept, by AUC unless ``classifier.select``
+says otherwise (the paper picked its checkpoint by hand, §4).
 
 A classifier folder holds ``classifier.safetensors`` and ``classifier.json`` (format
 ``coin-classifier/1``, the architecture, input size, window, metrics, epoch, software version).
@@ -63,12 +64,13 @@ def fit_classifier(
     should_stop: StopCallback | None = None,
     events_jsonl: str | os.PathLike[str] | None = None,
 ) -> ClassifierResult:
-    """Train the ResNet-18 classifier and write the best-AUC weights to ``out_dir``.
+    """Train the ResNet-18 classifier and write the best epoch's weights to ``out_dir``.
 
     Args:
         cfg: training config (``cfg.model`` architecture, ``cfg.classifier`` schedule).
         train, val: :class:`coin_core.data.benchmark.SliceArrays` at ``cfg.model.input_size``.
-        out_dir: the classifier folder to write (rewritten whenever validation AUC improves).
+        out_dir: the classifier folder to write (rewritten whenever the ``classifier.select``
+            score improves).
         window: the intensity window of the data, stored in the folder's card.
         device: "auto", "cpu", "cuda", ...
         progress: receives per-step ("classifier") and per-epoch ("classifier_validation") events.
@@ -108,7 +110,16 @@ def _fit(cfg, train, val, out_dir, window, device, sink, should_stop) -> Classif
         model.parameters(), lr=cc.lr, betas=(cc.beta1, cc.beta2), weight_decay=cc.weight_decay
     )
     scaler = loop.make_scaler(dev, cfg.amp, cfg.amp_dtype)
-    aug = ClassifierAugment(seed=cfg.seed + info.rank) if cc.augment else None
+    aug = None
+    if cc.augment:
+        aug = ClassifierAugment(
+            shift=0.07 * cc.augment_affine,
+            scale=0.1 * cc.augment_affine,
+            rotate_deg=10.0 * cc.augment_affine,
+            intensity=cc.augment_intensity,
+            noise_std=cc.augment_noise,
+            seed=cfg.seed + info.rank,
+        )
     dataset = SliceDataset(train, transform=aug)
     per_pass = loop.batches_per_epoch(len(train), cc.batch_size, info, "training")
     spe = cc.steps_per_epoch or per_pass
@@ -150,9 +161,7 @@ def _fit(cfg, train, val, out_dir, window, device, sink, should_stop) -> Classif
                     )
             metrics = _validate(model, val, cfg, dev) if info.is_main else {}
             metrics["train/steps_per_s"] = spe / max(time.monotonic() - t0, 1e-9)
-            # best AUC; ties (AUC 1.0 is common on easy sets) go to the lower validation loss
-            auc = metrics.get("val/auc", math.nan)
-            score = (-math.inf if math.isnan(auc) else auc, -metrics.get("val/loss", math.inf))
+            score = selection_score(metrics, cc.select)
             if info.is_main and score > best["score"]:
                 kept = {**metrics, "epoch": epoch + 1}
                 best = {"score": score, "state": copy.deepcopy(model.state_dict()), "metrics": kept}
@@ -173,6 +182,27 @@ def _fit(cfg, train, val, out_dir, window, device, sink, should_stop) -> Classif
         model.load_state_dict(best["state"])
     model.eval()
     return ClassifierResult(classifier=model, metrics=best["metrics"], folder=out_dir)
+
+
+def selection_score(metrics: dict[str, float], select: str) -> tuple[float, float]:
+    """The key (higher is better) by which epochs are compared under ``classifier.select``.
+
+    ``auc``: (AUC, -loss), ties (AUC 1.0 is common on easy sets) go to the lower loss; ``loss``:
+    (-loss, AUC); ``balanced_accuracy``: (balanced accuracy at p = 0.5, -loss). NaN or missing
+    values rank last.
+    """
+
+    def val(key: str, sign: float) -> float:
+        v = metrics.get(key, math.nan)
+        return -math.inf if math.isnan(v) else sign * v
+
+    if select == "auc":
+        return val("val/auc", 1.0), val("val/loss", -1.0)
+    if select == "loss":
+        return val("val/loss", -1.0), val("val/auc", 1.0)
+    if select == "balanced_accuracy":
+        return val("val/balanced_accuracy", 1.0), val("val/loss", -1.0)
+    raise CoinError(f"classifier.select is {select!r}.", "use one of: auc, loss, balanced_accuracy.")
 
 
 def _batch_stream(n: int, batch_size: int, seed: int, info: ddp.DistInfo):
@@ -204,11 +234,13 @@ def _validate(model: nn.Module, val: Any, cfg: TrainConfig, dev: torch.device) -
     tp = float(np.sum(pred & yb))
     precision = tp / max(float(pred.sum()), 1.0)
     recall = tp / max(float(yb.sum()), 1.0)
+    specificity = float(np.sum(~pred & ~yb)) / max(float((~yb).sum()), 1.0)
     return {
         "val/auc": roc_auc(yb, p),
         "val/loss": float(nn.functional.binary_cross_entropy_with_logits(z, y)),
         "val/accuracy": float(np.mean(pred == yb)),
         "val/f1": 2 * precision * recall / max(precision + recall, 1e-12),
+        "val/balanced_accuracy": 0.5 * (recall + specificity),
     }
 
 
