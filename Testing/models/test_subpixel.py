@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from coin_core.models.config import GeneratorConfig
-from coin_core.models.generator import Generator
+from coin_core.models.generator import SUBPIXEL_MIN_PIXELS, Generator
 from coin_core.models.subpixel import supports_subpixel, upsample_nearest_conv3x3
 
 
@@ -65,9 +65,11 @@ def test_generator_block_uses_the_same_map_as_the_reference_form() -> None:
     """A whole generator: sub-pixel forward vs the same weights through conv(Up(.))."""
     torch.manual_seed(3)
     gen = Generator(GeneratorConfig(skips=(1, 2)), encoder_widths=(4, 8, 16)).double().eval()
-    feats = [torch.randn(2, 4, 8, 8), torch.randn(2, 8, 4, 4), torch.randn(2, 16, 2, 2)]
+    # bottleneck 16 x 16: every block's input is at least SUBPIXEL_MIN_PIXELS, so all take the sub-pixel path
+    assert 16 * 16 >= SUBPIXEL_MIN_PIXELS
+    feats = [torch.randn(1, 4, 64, 64), torch.randn(1, 8, 32, 32), torch.randn(1, 16, 16, 16)]
     feats = [f.double() for f in feats]
-    x = torch.rand(2, 1, 16, 16, dtype=torch.float64) * 2 - 1
+    x = torch.rand(1, 1, 128, 128, dtype=torch.float64) * 2 - 1
     with torch.no_grad():
         got = gen(feats, 0, x)
         for block in gen.blocks:

@@ -19,6 +19,11 @@ from coin_core.models.blocks import ConditionalBatchNorm2d, conv, upsample
 from coin_core.models.config import GeneratorConfig, check_fusion
 from coin_core.models.subpixel import upsample_nearest_conv3x3
 
+SUBPIXEL_MIN_PIXELS = 256
+"""Sub-pixel form only from 16 x 16 inputs up: below that oneDNN's 3x3 kernels on the up-sampled
+map were faster than the 2x2 kernels here (paper widths, bf16, 1 thread: 8x8 input 20.8 ms vs
+55.6 ms; 16x16 57.8 vs 43.1; 128x128 119.0 vs 30.0: ``benchmarks/subpixel_layers.py``)."""
+
 
 def fuse(x: torch.Tensor | None, r: torch.Tensor, fusion: str) -> torch.Tensor:
     """Combine the input image ``x`` (in [-1, 1]) with the perturbation ``r``.
@@ -62,7 +67,7 @@ class GeneratorBlock(nn.Module):
     def forward(self, v: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Double the resolution of ``v`` and map cin -> cout channels under condition ``y``."""
         a = F.relu(self.cbn1(v, y))
-        if self.mode == "nearest" and self.use_subpixel:
+        if self.mode == "nearest" and self.use_subpixel and a.shape[-2] * a.shape[-1] >= SUBPIXEL_MIN_PIXELS:
             # the same linear map as conv1(Up(a)), at 16/36 of the multiply-adds (subpixel.py)
             r = upsample_nearest_conv3x3(a, self.conv1)
         else:

@@ -43,7 +43,9 @@ def _cached_kernel(conv: nn.Conv2d, w: torch.Tensor) -> torch.Tensor:
     cache = getattr(conv, "_coin_subpixel_cache", None)
     if cache is None or cache[0] != key:
         with torch.no_grad():
-            cache = (key, merge_kernel(w))
+            # merged in float32: bf16 / fp16 weights get one rounding, not one per addition
+            wide = w if w.dtype in (torch.float32, torch.float64) else w.float()
+            cache = (key, merge_kernel(wide).to(w.dtype))
         # a plain attribute, not a buffer: never saved with the weights
         object.__setattr__(conv, "_coin_subpixel_cache", cache)
     return cache[1]
@@ -80,11 +82,12 @@ def upsample_nearest_conv3x3(v: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     bias = None if conv.bias is None else conv.bias.repeat(4)
     y = F.conv2d(F.pad(v, (1, 1, 1, 1)), k, bias)  # [B, 4·O, H+1, W+1], channels (a, b, o)
     y = y.permute(0, 2, 3, 1).reshape(b, h + 1, wd + 1, 2, 2, o)  # NHWC view when y is channels_last
-    rows = []
+    # one pass: out[b, 2i + a, 2j + c, o] = y[b, i + a, j + c, a, c, o], written NHWC
+    out = y.new_empty((b, h, 2, wd, 2, o))
     for a in (0, 1):
-        rows.append(torch.stack([y[:, a : a + h, c : c + wd, a, c] for c in (0, 1)], dim=3))  # [B,H,W,2,O]
-    out = torch.stack(rows, dim=2)  # [B, H, 2, W, 2, O]
-    out = out.reshape(b, 2 * h, 2 * wd, o).permute(0, 3, 1, 2)  # channels_last NCHW view
+        for c in (0, 1):
+            out[:, :, a, :, c] = y[:, a : a + h, c : c + wd, a, c]
+    out = out.view(b, 2 * h, 2 * wd, o).permute(0, 3, 1, 2)  # channels_last NCHW view
     if v.is_contiguous(memory_format=torch.channels_last):
         return out
     return out.contiguous()
