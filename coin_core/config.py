@@ -101,6 +101,10 @@ class ClassifierTrainConfig:
             loss; the default), ``loss`` (lowest validation BCE, which also rewards calibration) or
             ``balanced_accuracy`` (best mean of sensitivity and specificity at p = 0.5, ties to the
             lower loss).
+        bn_recalibrate: before each validation, recompute the BatchNorm running statistics as the
+            average batch statistics over the (unaugmented) training split, so the kept weights
+            see in eval mode the statistics they were trained under (off: PyTorch's running
+            averages, which lag the weights; what the paper ran).
         augment_affine: multiplies the paper's shift, scale and rotation ranges (1: the paper; <= 5).
         augment_intensity: intensity jitter of the classifier augmentation (0: off, the paper).
         augment_noise: std of Gaussian noise added by the classifier augmentation (0: off, the
@@ -117,6 +121,7 @@ class ClassifierTrainConfig:
     augment: bool = field()
     val_max_batches: int | None = field(metadata=_range(1))
     select: Literal["auc", "loss", "balanced_accuracy"] = "auc"
+    bn_recalibrate: bool = False
     augment_affine: float = field(default=1.0, metadata=_range(0.0, 5.0))
     augment_intensity: float = field(default=0.0, metadata=_range(0.0, 1.0))
     augment_noise: float = field(default=0.0, metadata=_range(0.0, 1.0))

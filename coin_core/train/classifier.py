@@ -159,6 +159,8 @@ def _fit(cfg, train, val, out_dir, window, device, sink, should_stop) -> Classif
                         f"Classifier training interrupted at step {step}/{total}."
                         + (f" The best classifier so far is in {out_dir}." if best["state"] else "")
                     )
+            if cc.bn_recalibrate:
+                recalibrate_batchnorm(model, train.image, cc.batch_size, dev, cfg.channels_last)
             metrics = _validate(model, val, cfg, dev) if info.is_main else {}
             metrics["train/steps_per_s"] = spe / max(time.monotonic() - t0, 1e-9)
             score = selection_score(metrics, cc.select)
@@ -182,6 +184,40 @@ def _fit(cfg, train, val, out_dir, window, device, sink, should_stop) -> Classif
         model.load_state_dict(best["state"])
     model.eval()
     return ClassifierResult(classifier=model, metrics=best["metrics"], folder=out_dir)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(
+    model: nn.Module, images: Any, batch_size: int, dev: torch.device, channels_last: bool = False
+) -> None:
+    """Set every BatchNorm's running mean/variance to the average over ``images`` ("precise BN").
+
+    ``images``: (N, S, S) array of training slices (unaugmented). The statistics are the
+    cumulative average (``momentum=None``) of the batch statistics the layers normalise with in
+    training, over about ``batch_size``-sized batches of a fixed shuffle (no batch of one);
+    weights are not touched and the model returns to its mode.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms or len(images) == 0:
+        return
+    was_training = model.training
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    try:
+        n = len(images)
+        # shuffled batches, like the training batches: stored order groups slices, and the average
+        # variance of such batches would miss the variance between them
+        order = np.random.default_rng(0).permutation(n)
+        for rows in np.array_split(order, max(1, min(math.ceil(n / batch_size), n // 2))):
+            img = torch.from_numpy(np.asarray(images[np.sort(rows)], dtype=np.float32))[:, None]
+            model(loop.to_input(img, dev, channels_last))
+    finally:
+        for m, mom in zip(norms, momenta, strict=True):
+            m.momentum = mom
+        model.train(was_training)
 
 
 def selection_score(metrics: dict[str, float], select: str) -> tuple[float, float]:
