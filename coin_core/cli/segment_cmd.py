@@ -9,12 +9,11 @@ code; 130 after a cancel). SIGTERM is treated like Ctrl-C: the run stops, no out
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
-import time
 from pathlib import Path
 
+from coin_core.cli.progress_bar import Reporter, add_progress_option
 from coin_core.errors import CoinError
 
 EPILOG = """\
@@ -115,51 +114,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--min-host-pixels", type=int, default=32, metavar="N", help="host slices have more pixels (32)"
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    p.add_argument(
-        "--progress",
-        default="bar",
-        choices=("bar", "jsonl", "none"),
-        help="bar (default, on stderr), jsonl (worker protocol, on stdout) or none",
-    )
+    add_progress_option(p)
     p.set_defaults(func=run)
-
-
-class _Reporter:
-    """Turns progress events into a tqdm bar, JSON lines on stdout, or nothing."""
-
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
-        self._bar = None
-
-    def __call__(self, event) -> None:  # noqa: ANN001
-        if self.mode == "jsonl":
-            print(event.to_json(), flush=True)
-        elif self.mode == "bar":
-            self._bar_event(event)
-
-    def _bar_event(self, event) -> None:  # noqa: ANN001
-        from tqdm import tqdm
-
-        if event.stage == "segment":
-            if self._bar is None:
-                self._bar = tqdm(total=event.total, unit="slice", desc="segment", file=sys.stderr)
-            self._bar.update(event.done - self._bar.n)
-            return
-        self.close()
-        if event.stage != "done":
-            print(f"{event.stage}: {event.message}", file=sys.stderr)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-
-    def error(self, message: str) -> None:
-        self.close()
-        if self.mode == "jsonl":
-            print(
-                json.dumps({"stage": "error", "message": message, "time": round(time.time(), 3)}), flush=True
-            )
 
 
 def _raise_interrupt(signum, frame) -> None:  # noqa: ANN001
@@ -188,21 +144,15 @@ def _load_model(folder: str, device: str):  # noqa: ANN202
 
 def run(args: argparse.Namespace) -> int:
     """Run ``coin segment``; returns the exit code (errors propagate as CoinError to main)."""
-    reporter = _Reporter(args.progress)
     try:
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     except ValueError:  # not the main thread (an embedding application): leave signals alone
         previous = None
     try:
-        return _run(args, reporter)
-    except CoinError as err:
-        reporter.error(str(err))
-        raise
-    except KeyboardInterrupt:
-        reporter.error("Cancelled by the user; no partial outputs were kept.")
-        raise
+        # the reporter closes its bar and, in jsonl mode, writes the error line on any failure
+        with Reporter(args.progress, bars={"segment": "slice"}, quiet=("done",)) as reporter:
+            return _run(args, reporter)
     finally:
-        reporter.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
@@ -223,7 +173,7 @@ def _host_filter(args: argparse.Namespace, volume):  # noqa: ANN001, ANN202
     return host_slice_filter(volume, read_volume(args.host_mask), ids, args.min_host_pixels)
 
 
-def _run(args: argparse.Namespace, reporter: _Reporter) -> int:
+def _run(args: argparse.Namespace, reporter: Reporter) -> int:
     from coin_core.infer import input_stem, output_paths, segment_volume, write_outputs
     from coin_core.io import read_volume
     from coin_core.progress import ProgressEvent
@@ -273,11 +223,11 @@ def _run(args: argparse.Namespace, reporter: _Reporter) -> int:
     outputs = {key: str(path.resolve()) for key, path in written.items()}
     lesion_voxels = int(result.lesion_voxels.sum())
     metrics = {"outputs": outputs, "lesion_voxels": lesion_voxels, **result.info}
-    if args.progress == "jsonl":
-        reporter(ProgressEvent("done", 1, 1, "finished", metrics))
+    reporter(ProgressEvent("done", 1, 1, "finished", metrics))
+    if reporter.mode == "jsonl":
         return 0
     reporter.close()
-    if args.progress == "bar":
+    if reporter.mode in ("bar", "text"):
         info = result.info
         print(
             f"{info['slices']} slices ({info['counterfactual_slices']} with a counterfactual) in "

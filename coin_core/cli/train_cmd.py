@@ -1,7 +1,9 @@
 """``coin train-classifier`` and ``coin train``: fit the classifier, then the COIN (or Singla*) GAN.
 
-Both show a progress bar with ETA on stderr; ``--events-jsonl`` also writes machine-readable
-events (one JSON object per line). Multi-GPU / multi-node: launch with torchrun, e.g.
+Both report progress with ``--progress`` (coin_core/cli/progress_bar.py: a bar per stage with ETA
+and losses on a terminal, periodic text lines in logs, JSON lines on stdout, or nothing);
+``--events-jsonl`` also writes machine-readable events to a file. Multi-GPU / multi-node: launch
+with torchrun, e.g.
 ``torchrun --nproc-per-node 4 -m coin_core train --data BENCH --out RUN --config paper``.
 """
 
@@ -9,10 +11,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
+
+from coin_core.cli.progress_bar import Reporter, add_progress_option
+from coin_core.progress import ProgressEvent
 
 EPILOG = """\
 examples:
@@ -35,7 +39,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (auto)")
     p.add_argument("--events-jsonl", metavar="PATH", help="also write progress events as JSON lines")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_option(p)
+    p.add_argument(
+        "--no-progress", action="store_true", help="same as --progress none (kept for old scripts)"
+    )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
 
 
@@ -69,44 +76,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.set_defaults(func=_run_train)
 
 
-class _Bar:
-    """tqdm bar per stage; prints validation lines and checkpoint notes above it."""
+#: loss terms shown after the bar and on text lines
+POSTFIX = {f"Loss/{k}": k for k in ("G/total", "D/total", "G/kl", "C/bce")}
 
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.bar = None
-        self.stage = None
 
-    def __call__(self, event) -> None:  # noqa: ANN001
-        from tqdm import tqdm
-
-        if event.stage in ("classifier", "gan") and event.total:
-            if self.stage != event.stage:
-                self.close()
-                self.stage = event.stage
-                desc = "classifier" if event.stage == "classifier" else "GAN"
-                if self.enabled:
-                    self.bar = tqdm(total=event.total, initial=max(event.done - 1, 0), desc=desc, unit="step",
-                                    file=sys.stderr, dynamic_ncols=True)  # fmt: skip
-            if self.bar is not None:
-                self.bar.n = event.done
-                keep = ("G/total", "D/total", "G/kl", "C/bce")
-                shown = {k[5:]: v for k, v in event.metrics.items() if k[5:] in keep and v is not None}
-                self.bar.set_postfix({k: f"{v:.3g}" for k, v in shown.items()}, refresh=False)
-                self.bar.update(0)
-        elif event.stage.endswith("validation") or (event.message and event.stage != "checkpoint"):
-            self._write(event.message)
-
-    def _write(self, text: str) -> None:
-        from tqdm import tqdm
-
-        if text:
-            tqdm.write(text, file=sys.stderr) if self.bar is not None else print(text, file=sys.stderr)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
+def _reporter(args: argparse.Namespace, is_main: bool) -> Reporter:
+    """One bar per training stage (classifier, GAN) with the losses; validation lines above it."""
+    mode = "none" if args.no_progress or not is_main else args.progress
+    return Reporter(mode, bars={"classifier": "step", "gan": "step"}, labels={"gan": "GAN"}, postfix=POSTFIX,
+                    quiet=("checkpoint",))  # fmt: skip
 
 
 def _load(args: argparse.Namespace):  # noqa: ANN202
@@ -124,10 +102,11 @@ def _load(args: argparse.Namespace):  # noqa: ANN202
 
 
 @contextlib.contextmanager
-def _session(args: argparse.Namespace) -> Iterator[tuple[Any, _Bar]]:
-    """Threads, device and DDP set up for one training run; yields (ddp info, progress bar).
+def _session(args: argparse.Namespace) -> Iterator[tuple[Any, Reporter]]:
+    """Threads, device and DDP set up for one training run; yields (ddp info, progress reporter).
 
-    The bar is closed and DDP shut down when the block ends, also on errors.
+    The bar is closed (in jsonl mode: the error line written) and DDP shut down when the block
+    ends, also on errors.
     """
     from coin_core.device import pick_device
     from coin_core.train import ddp
@@ -137,11 +116,10 @@ def _session(args: argparse.Namespace) -> Iterator[tuple[Any, _Bar]]:
 
         torch.set_num_threads(args.threads)
     info = ddp.init_from_env(pick_device(args.device))
-    bar = _Bar(enabled=info.is_main and not args.no_progress)
     try:
-        yield info, bar
+        with _reporter(args, info.is_main) as bar:
+            yield info, bar
     finally:
-        bar.close()
         ddp.shutdown(info)
 
 
@@ -162,7 +140,11 @@ def _run_classifier(args: argparse.Namespace) -> int:
                              events_jsonl=args.events_jsonl)  # fmt: skip
     if info.is_main:
         auc = res.metrics.get("val/auc", float("nan"))
-        print(f"classifier: {res.folder} (best val AUC {auc:.4f}, {time.monotonic() - t0:.0f} s)")
+        done = {"outputs": {"classifier": str(res.folder)}, **res.metrics, "seconds": time.monotonic() - t0}
+        if bar.mode == "jsonl":
+            bar(ProgressEvent("done", 1, 1, "finished", done))
+        else:
+            print(f"classifier: {res.folder} (best val AUC {auc:.4f}, {time.monotonic() - t0:.0f} s)")
     return 0
 
 
@@ -177,5 +159,9 @@ def _run_train(args: argparse.Namespace) -> int:
         model_dir = train_model(args.data, args.out, cfg, classifier_dir=args.classifier, resume=args.resume,
                                 device=args.device, progress=bar, events_jsonl=args.events_jsonl)  # fmt: skip
     if info.is_main:
-        print(f"model: {model_dir} ({time.monotonic() - t0:.0f} s)")
+        if bar.mode == "jsonl":
+            done = {"outputs": {"model": str(model_dir)}, "seconds": time.monotonic() - t0}
+            bar(ProgressEvent("done", 1, 1, "finished", done))
+        else:
+            print(f"model: {model_dir} ({time.monotonic() - t0:.0f} s)")
     return 0
