@@ -339,9 +339,7 @@ def main() -> None:
             ours.append(
                 run_child({"kind": "ours_eg", "batches": 1 if quick else 3, "threads": th, "batch_size": bs})
             )
-            print(
-                f"our E+G, same job (segment_volume's precision, batch, layout): {json.dumps(ours[-1])}"
-            )
+            print(f"our E+G, same job (segment_volume's precision, batch, layout): {json.dumps(ours[-1])}")
         base = max(bases, key=lambda r: r["slices_per_s_best"])
         base_mean = sum(r["slices_per_s_mean"] for r in bases) / len(bases)
         ours_mean = sum(r["slices_per_s_mean"] for r in ours) / len(ours)
