@@ -51,8 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c = subparsers.add_parser(
         "train-classifier",
         help="train the slice classifier f (ResNet-18) on a prepared slice set",
-        description="Train the classifier (BCE, Adam, augmentation with air fill) and keep the "
-        "best-validation-AUC weights as a classifier folder (classifier.safetensors + classifier.json).",
+        description="Train the classifier (BCE, Adam, augmentation with air fill) and keep the weights of "
+        "the best validation epoch (by AUC, or by classifier.select: loss | balanced_accuracy) as a "
+        "classifier folder (classifier.safetensors + classifier.json).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -144,7 +145,11 @@ def _run_classifier(args: argparse.Namespace) -> int:
         if bar.mode == "jsonl":
             bar(ProgressEvent("done", 1, 1, "finished", done))
         else:
-            print(f"classifier: {res.folder} (best val AUC {auc:.4f}, {time.monotonic() - t0:.0f} s)")
+            bacc = res.metrics.get("val/balanced_accuracy", float("nan"))
+            print(
+                f"classifier: {res.folder} (kept epoch by {cfg.classifier.select}: val AUC {auc:.4f}, "
+                f"balanced accuracy {bacc:.3f}; {time.monotonic() - t0:.0f} s)"
+            )
     return 0
 
 
