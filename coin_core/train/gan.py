@@ -360,6 +360,8 @@ class _GanRun:
         self.step = int(meta["step"])
         self.metrics = dict(meta.get("metrics", {}))
         self.last_ckpt = folder
+        # a message-only event (shown above a progress bar), then the bar's position
+        self.sink.emit(ProgressEvent(stage="resume", message=f"Resumed from {folder} at step {self.step}"))
         self.sink.emit(
             ProgressEvent(
                 stage="gan", done=self.step, total=self.total_steps, message=f"Resumed from {folder}"
