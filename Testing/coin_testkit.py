@@ -4,6 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():  # noqa: ANN201
+    """Tiny networks run fastest on one thread (OpenMP spinning costs more on 2 shared cores).
+
+    Autouse wherever it is imported (``from coin_testkit import one_torch_thread``)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 def make_tiny_model(folder: Path, seed: int = 0, threshold: float = 0.25, method: str = "coin") -> Path:
     """Write a 32x32-input model folder with seeded random weights (fast on CPU, output meaningless)."""

@@ -12,6 +12,7 @@ import os
 
 import pytest
 import yaml
+from coin_testkit import make_tiny_model, one_torch_thread  # noqa: F401 (an autouse fixture)
 
 from coin_core.cli.main import build_parser, main
 from coin_core.cli.progress_bar import CANCEL_MESSAGE, Reporter, resolve_mode
@@ -22,48 +23,10 @@ SIZE = 32
 PROTOCOL_KEYS = ["stage", "done", "total", "message", "metrics", "time"]
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():  # noqa: ANN201
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def model_folder(tmp_path_factory):  # noqa: ANN001, ANN201
     """A real model folder (model.json + safetensors) with tiny random 32-pixel networks."""
-    from coin_core.data.window import IntensityWindow
-    from coin_core.modelfile import ModelCard, save_model
-    from coin_core.models.config import (
-        ClassifierConfig,
-        DiscriminatorConfig,
-        EncoderConfig,
-        GeneratorConfig,
-        NetworkConfig,
-        build_networks,
-    )
-
-    cfg = NetworkConfig(
-        input_size=SIZE,
-        classifier=ClassifierConfig(base_width=4),
-        encoder=EncoderConfig(widths=(4, 8, 8)),
-        generator=GeneratorConfig(skips=(1, 2)),
-        discriminator=DiscriminatorConfig(widths=(4, 8), scales=(2, 2)),
-    )
-    nets = build_networks(cfg, seed=0)
-    card = ModelCard(
-        method="coin",
-        architecture=cfg,
-        input_size=SIZE,
-        window=IntensityWindow(-200.0, 400.0),
-        threshold=0.25,
-    )
-    return save_model(
-        tmp_path_factory.mktemp("model") / "tiny", card, nets.classifier, nets.encoder, nets.generator
-    )
+    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny", seed=0, threshold=0.25)
 
 
 @pytest.fixture(scope="module")

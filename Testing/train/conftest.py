@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from coin_testkit import one_torch_thread  # noqa: F401 (an autouse fixture)
 from train_helpers import TINY_SIZE, build_phantom_bench, tiny_overrides
 
 from coin_core.config import load_config
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():  # noqa: ANN201
-    """Tiny networks run fastest on one thread (OpenMP spinning costs more on 2 shared cores)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture
