@@ -46,6 +46,8 @@ class LossConfig:
         lambda_tv: weight of the TV term on the [0, 1]-unit difference image
             (``coin_core.losses.tv_loss``; a reference weight w maps to w * 255**2).
         lambda_minc: weight of the extra L1(x, x_cf) term (0 reproduces the paper, METHOD.md §11.2).
+        lambda_mask: weight of the sparsity prior mean(m) on the inpainting mask of the "mask"
+            fusion (0: off; the paper has no mask). Optional key, default 0.
     """
 
     adv: Literal["bce", "mse", "hinge"]
@@ -55,6 +57,7 @@ class LossConfig:
     cyclic: bool = field()
     lambda_tv: float = field(metadata=_range(0.0))
     lambda_minc: float = field(metadata=_range(0.0))
+    lambda_mask: float = field(default=0.0, metadata=_range(0.0))
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,9 @@ class GanConfig:
         keep_checkpoints: how many recent checkpoints to keep.
         log_every: steps between JSON-lines loss events.
         val_max_batches: validation batches per epoch (None: the whole split).
+        ema_decay: exponential moving average of the E+G weights (0: off, the paper). When on,
+            validation and the saved model use the averaged weights (decay warmed up as
+            min(decay, (1 + u) / (10 + u)) over the u-th E+G update). Optional key, default 0.
     """
 
     batch_size: int = field(metadata=_range(1))
@@ -90,6 +96,7 @@ class GanConfig:
     keep_checkpoints: int = field(metadata=_range(1))
     log_every: int = field(metadata=_range(1))
     val_max_batches: int | None = field(metadata=_range(1))
+    ema_decay: float = field(default=0.0, metadata=_range(0.0, 1.0, hi_open=True))
 
 
 @dataclass(frozen=True)

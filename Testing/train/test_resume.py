@@ -156,3 +156,31 @@ def test_singla_is_a_config_of_the_same_trainer(splits, tmp_path):
     assert res.step == 3 and cfg.model.generator.fusion == "tanh"
     g_terms = {k for e in events if e.stage == "gan" for k in e.metrics if k.startswith("Loss/G/")}
     assert g_terms == {"Loss/G/adv", "Loss/G/kl", "Loss/G/rec", "Loss/G/total"}  # no TV for Singla*
+
+
+MASK_EMA = {"model.generator.fusion": "mask", "model.generator.input_skip": True,
+            "loss.lambda_mask": 1.0, "gan.ema_decay": 0.9}  # fmt: skip
+
+
+def test_mask_recipe_with_ema_trains_saves_the_average_and_resumes_bit_exactly(splits, tmp_path):
+    train, val = splits
+    events = []
+    cfg = _cfg(**{"gan.max_steps": 8, **MASK_EMA})
+    straight = fit_gan(
+        cfg, train, val, _classifier(cfg), tmp_path / "a", device="cpu", progress=events.append
+    )
+    g_terms = [e.metrics for e in events if e.stage == "gan" and "Loss/G/mask" in (e.metrics or {})]
+    assert g_terms and all(0 < t["Loss/G/mask"] < 1 for t in g_terms)  # the sparsity prior is trained
+    tensors, meta = load_checkpoint(latest_checkpoint(tmp_path / "a"))
+    assert meta["ema_updates"] == 4  # k = 2: E+G updated on steps 0, 2, 4, 6
+    ema_gen = {k[len("ema/generator.") :]: v for k, v in tensors.items() if k.startswith("ema/generator.")}
+    trained_gen = {k[len("generator/") :]: v for k, v in tensors.items() if k.startswith("generator/")}
+    assert ema_gen.keys() == trained_gen.keys()
+    # the result (what the model file gets) is the average, which differs from the last weights
+    result_gen = straight.generator.state_dict()
+    assert all(torch.equal(result_gen[k].cpu(), ema_gen[k]) for k in ema_gen)
+    assert any(not torch.equal(ema_gen[k], trained_gen[k]) for k in ema_gen if ema_gen[k].is_floating_point())
+    half = _cfg(**{"gan.max_steps": 4, **MASK_EMA})
+    fit_gan(half, train, val, _classifier(cfg), tmp_path / "b", device="cpu")
+    resumed = fit_gan(cfg, train, val, _classifier(cfg), tmp_path / "b", resume=True, device="cpu")
+    _assert_identical(_weights(straight), _weights(resumed))

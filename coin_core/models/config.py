@@ -22,13 +22,16 @@ from typing import Any
 
 from coin_core.errors import CoinError
 
-FUSIONS = ("clamp_add", "tanh_add", "add_tanh", "tanh")
+FUSIONS = ("clamp_add", "tanh_add", "add_tanh", "tanh", "mask")
 """Perturbation fusions x_cf = fuse(x, r):
 
 * ``clamp_add``: clamp(x + r, -1, 1). Default; r = 0 gives the identity.
 * ``tanh_add``:  tanh(x + r). The paper's ``ptb_based`` fusion; cannot express the identity.
 * ``add_tanh``:  clamp(x + tanh(r), -1, 1). Bounded perturbation; r = 0 gives the identity.
 * ``tanh``:      tanh(r). Original Singla et al. generator (x is ignored).
+* ``mask``:      x + m·(c - x) with m = σ(r_m) in [0, 1] and c = tanh(r_c): the generator opens a
+  mask m where it inpaints the value c and is the identity elsewhere (two output channels;
+  docs/recipes.md).
 """
 
 UPSAMPLING = ("nearest", "bilinear")
@@ -71,6 +74,9 @@ class GeneratorConfig:
         sn_shortcut: spectral normalisation on the 1x1 shortcut convs.
         num_bins: number of condition classes (rows of the CBN embeddings).
         fusion: one of :data:`FUSIONS`.
+        input_skip: the head also sees the full-resolution input x (concatenated to the last
+            block's features before the head conv); off in the paper, whose last up block and head
+            see nothing finer than the half-resolution skip.
     """
 
     skips: tuple[int, ...] = (1, 2, 3, 4)
@@ -78,6 +84,7 @@ class GeneratorConfig:
     sn_shortcut: bool = True
     num_bins: int = 2
     fusion: str = "clamp_add"
+    input_skip: bool = False
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ Usage::
 
     feats = encoder(x)                    # [h_1, ..., h_n]
     x_cf = generator(feats, y, x)         # y: [B] long condition bins (0 = "normal" for COIN)
-    r = generator.residual(feats, y)      # the unbounded map before fusion
+    r = generator.residual(feats, y, x)   # the unbounded map before fusion (2 channels for "mask")
+    x_cf, m = generator.forward_with_mask(feats, y, x)   # m: the inpainting mask ("mask" fusion)
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from coin_core.errors import CoinError
 from coin_core.models.blocks import ConditionalBatchNorm2d, conv, upsample
 from coin_core.models.config import GeneratorConfig, check_fusion
 from coin_core.models.subpixel import upsample_nearest_conv3x3
+
+MASK_LOGIT_INIT = -4.0
+"""Initial bias of the mask logit (fusion "mask"): σ(-4) = 0.018, so a new generator starts near
+the identity and has to open the mask where the classifier asks for a change."""
 
 SUBPIXEL_MIN_PIXELS = 256
 """Sub-pixel form only from 16 x 16 inputs up: below that oneDNN's 3x3 kernels on the up-sampled
@@ -32,22 +37,34 @@ def fuse(x: torch.Tensor | None, r: torch.Tensor, fusion: str) -> torch.Tensor:
         x: input image [B,1,S,S]; unused (may be None) for ``fusion="tanh"``.
         r: generator output of the same shape.
         fusion: ``clamp_add`` (clamp(x + r, -1, 1); identity at r = 0), ``tanh_add`` (tanh(x + r),
-            the paper), ``add_tanh`` (clamp(x + tanh r, -1, 1); identity at r = 0) or ``tanh``
-            (tanh r, the original Singla et al. generator).
+            the paper), ``add_tanh`` (clamp(x + tanh r, -1, 1); identity at r = 0), ``tanh``
+            (tanh r, the original Singla et al. generator) or ``mask`` (r has two channels, the
+            inpainted value logit and the mask logit: x + σ(r_m)·(tanh(r_c) - x)).
 
     Returns:
-        x_cf in [-1, 1], same shape as ``r``.
+        x_cf in [-1, 1], same shape as ``x``.
     """
+    return fuse_with_mask(x, r, fusion)[0]
+
+
+def fuse_with_mask(
+    x: torch.Tensor | None, r: torch.Tensor, fusion: str
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """:func:`fuse` that also returns the inpainting mask m (``None`` unless ``fusion == "mask"``)."""
     check_fusion(fusion)
     if fusion == "tanh":
-        return torch.tanh(r)
+        return torch.tanh(r), None
     if x is None:
         raise CoinError(f"Fusion '{fusion}' needs the input image x, but x is None.")
+    if fusion == "mask":
+        c = torch.tanh(r[:, :1])
+        m = torch.sigmoid(r[:, 1:2])
+        return x + m * (c - x), m
     if fusion == "clamp_add":
-        return torch.clamp(x + r, -1.0, 1.0)
+        return torch.clamp(x + r, -1.0, 1.0), None
     if fusion == "tanh_add":
-        return torch.tanh(x + r)
-    return torch.clamp(x + torch.tanh(r), -1.0, 1.0)
+        return torch.tanh(x + r), None
+    return torch.clamp(x + torch.tanh(r), -1.0, 1.0), None
 
 
 class GeneratorBlock(nn.Module):
@@ -93,15 +110,24 @@ class Generator(nn.Module):
             blocks.append(GeneratorBlock(cin, outs[j], cfg.num_bins, cfg.sn_shortcut, cfg.upsample))
         self.blocks = nn.ModuleList(blocks)
         self.head_bn = nn.BatchNorm2d(outs[-1])
-        self.head_conv = conv(outs[-1], out_channels, 3, bias=True, gain=1.0)
+        self.input_skip = bool(cfg.input_skip)
+        head_in = outs[-1] + (out_channels if self.input_skip else 0)
+        head_out = 2 * out_channels if cfg.fusion == "mask" else out_channels
+        self.head_conv = conv(head_in, head_out, 3, bias=True, gain=1.0)
+        if cfg.fusion == "mask":
+            with torch.no_grad():
+                self.head_conv.bias[out_channels:].fill_(MASK_LOGIT_INIT)
 
     @property
     def fusion(self) -> str:
         """The configured fusion name."""
         return self.cfg.fusion
 
-    def residual(self, feats: list[torch.Tensor], y: torch.Tensor | int) -> torch.Tensor:
-        """The unbounded one-channel map r from encoder features ``feats`` under condition ``y``."""
+    def residual(
+        self, feats: list[torch.Tensor], y: torch.Tensor | int, x: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The unbounded map r from encoder features ``feats`` under condition ``y`` (one channel;
+        two for the "mask" fusion). ``x`` is needed when the head sees the input (``input_skip``)."""
         n = len(self.blocks)
         if len(feats) != n:
             raise CoinError(f"Generator expects {n} encoder features, got {len(feats)}.")
@@ -112,10 +138,21 @@ class Generator(nn.Module):
             if j > 0 and j in self.skips:
                 v = torch.cat([v, feats[n - j - 1]], dim=1)
             v = block(v, y)
-        return self.head_conv(F.relu(self.head_bn(v)))
+        h = F.relu(self.head_bn(v))
+        if self.input_skip:
+            if x is None:
+                raise CoinError("This generator's head sees the input image (input_skip), but x is None.")
+            h = torch.cat([h, x.to(h.dtype)], dim=1)
+        return self.head_conv(h)
+
+    def forward_with_mask(
+        self, feats: list[torch.Tensor], y: torch.Tensor | int, x: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(x_cf, m): the counterfactual and the inpainting mask (None unless fusion is "mask")."""
+        return fuse_with_mask(x, self.residual(feats, y, x), self.cfg.fusion)
 
     def forward(
         self, feats: list[torch.Tensor], y: torch.Tensor | int, x: torch.Tensor | None = None
     ) -> torch.Tensor:
         """The counterfactual x_cf = fuse(x, r) in [-1, 1] (``x`` may be None for fusion "tanh")."""
-        return fuse(x, self.residual(feats, y), self.cfg.fusion)
+        return self.forward_with_mask(feats, y, x)[0]

@@ -125,6 +125,13 @@ class _GanRun:
         self.opt_d = torch.optim.Adam(self.disc.parameters(), **kw)
         self.scaler_g = loop.make_scaler(dev, cfg.amp, cfg.amp_dtype)
         self.scaler_d = loop.make_scaler(dev, cfg.amp, cfg.amp_dtype)
+        # exponential moving average of E+G (gan.ema_decay > 0): used for validation and the model
+        self.ema: CounterfactualNet | None = None
+        self.ema_updates = 0
+        if cfg.gan.ema_decay > 0:
+            import copy
+
+            self.ema = copy.deepcopy(self.cf).eval().requires_grad_(False)
 
     def _wrap(self) -> None:
         self.cf_ddp = ddp.wrap(self.cf, self.info, self.device)
@@ -167,9 +174,10 @@ class _GanRun:
         ddp.barrier(self.info)
         self.cf.eval()
         self.disc.eval()
+        net = self._inference_net
         return GanResult(
-            encoder=self.cf.encoder,
-            generator=self.cf.generator,
+            encoder=net.encoder,
+            generator=net.generator,
             discriminator=self.disc,
             step=self.step,
             epoch=self.step // self.steps_per_epoch,
@@ -191,6 +199,7 @@ class _GanRun:
             self.g_terms = {k: float(v.detach()) for k, v in terms.items()}
             self._check_finite(self.g_terms)
             loop.backward_step(total_g, self.opt_g, self.scaler_g)
+            self._update_ema()
             self.disc.requires_grad_(True)
             x_cf = x_cf.detach()
         else:
@@ -201,6 +210,22 @@ class _GanRun:
         self.d_terms = {k: float(v.detach()) for k, v in d_terms.items()}
         self._check_finite(self.d_terms)
         loop.backward_step(total_d, self.opt_d, self.scaler_d)
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.ema is None:
+            return
+        decay = min(self.cfg.gan.ema_decay, (1.0 + self.ema_updates) / (10.0 + self.ema_updates))
+        for avg, cur in zip(self.ema.parameters(), self.cf.parameters(), strict=True):
+            avg.lerp_(cur.detach(), 1.0 - decay)
+        for avg, cur in zip(self.ema.buffers(), self.cf.buffers(), strict=True):
+            avg.copy_(cur)
+        self.ema_updates += 1
+
+    @property
+    def _inference_net(self) -> CounterfactualNet:
+        """The E+G that validation and the saved model use: the EMA when on, else the trained one."""
+        return self.cf if self.ema is None else self.ema
 
     def _check_finite(self, terms: dict[str, float]) -> None:
         # every process stops together (a lone rank raising would leave the others waiting)
@@ -280,7 +305,7 @@ class _GanRun:
             with loop.autocast(dev, cfg.amp, cfg.amp_dtype):
                 cond = conditions(cfg.method, self.classifier, x, cfg.model.generator.num_bins)
                 x_cf, _, g = generator_phase(
-                    cfg.method, cfg.loss, self.cf, self.classifier, self.disc, x, cond
+                    cfg.method, cfg.loss, self._inference_net, self.classifier, self.disc, x, cond
                 )
                 _, d = discriminator_phase(cfg.loss.adv, self.disc, x, x_cf, cond)
                 p_cf = torch.sigmoid(self.classifier(x_cf).float().flatten())
@@ -307,6 +332,8 @@ class _GanRun:
             tensors.update(ckpt.module_tensors("generator", self.cf.generator))
             tensors.update(ckpt.module_tensors("discriminator", self.disc))
             tensors.update(ckpt.module_tensors("classifier", self.classifier))
+            if self.ema is not None:
+                tensors.update(ckpt.module_tensors("ema", self.ema))
             g_t, g_meta = ckpt.optimizer_to_parts("optim_g", self.opt_g)
             d_t, d_meta = ckpt.optimizer_to_parts("optim_d", self.opt_d)
             rng_t, rng_meta = capture_rng()
@@ -322,6 +349,7 @@ class _GanRun:
                 "scalers": {k: s.state_dict() for k, s in (("g", self.scaler_g), ("d", self.scaler_d)) if s},
                 "rng": rng_meta,
                 "metrics": self.metrics,
+                "ema_updates": self.ema_updates,
             }
             self.last_ckpt = ckpt.save_checkpoint(
                 self.run_dir, self.step, tensors, meta, self.cfg.gan.keep_checkpoints
@@ -346,6 +374,9 @@ class _GanRun:
             ckpt.load_module("generator", self.cf.generator, tensors)
             ckpt.load_module("discriminator", self.disc, tensors)
             ckpt.load_module("classifier", self.classifier, tensors)
+            if self.ema is not None:
+                ckpt.load_module("ema", self.ema, tensors)
+                self.ema_updates = int(meta.get("ema_updates", 0))
             ckpt.optimizer_from_parts("optim_g", self.opt_g, tensors, meta["optim_g"])
             ckpt.optimizer_from_parts("optim_d", self.opt_d, tensors, meta["optim_d"])
         except (RuntimeError, KeyError, ValueError) as err:

@@ -31,9 +31,11 @@ class CounterfactualNet(nn.Module):
         self.encoder = encoder
         self.generator = generator
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Counterfactuals of ``x`` [B,1,S,S] under condition bins ``y`` [B] (long)."""
-        return self.generator(self.encoder(x), y, x)
+    def forward(self, x: torch.Tensor, y: torch.Tensor, return_mask: bool = False):
+        """Counterfactuals of ``x`` [B,1,S,S] under condition bins ``y`` [B] (long); with
+        ``return_mask`` the pair (x_cf, m), m the inpainting mask (None unless fusion is "mask")."""
+        x_cf, m = self.generator.forward_with_mask(self.encoder(x), y, x)
+        return (x_cf, m) if return_mask else x_cf
 
 
 @dataclass
@@ -93,9 +95,12 @@ def generator_phase(
     Returns:
         (x_cf, weighted total, raw terms by name).
     """
-    x_cf = cf(x, cond.c)
+    x_cf, mask = cf(x, cond.c, return_mask=True)
     terms: dict[str, torch.Tensor] = {}
     weights: dict[str, float] = {}
+    if w.lambda_mask and mask is not None:
+        terms["Loss/G/mask"] = mask.float().mean()
+        weights["Loss/G/mask"] = w.lambda_mask
     if w.lambda_adv:
         terms["Loss/G/adv"] = losses.adversarial_generator(disc(x_cf, cond.c).float(), w.adv)
         weights["Loss/G/adv"] = w.lambda_adv
