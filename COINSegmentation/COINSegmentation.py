@@ -1,7 +1,8 @@
 """COINSegmentation: lesion segmentation by counterfactual inpainting (COIN) in 3D Slicer.
 
 This file only registers the module, hosts the panel and hands its self-test to pytest. The work is
-in COINSegmentationLib: SegmentationLogic (runs without Qt), ProcessRunner, Widget, Parameters.
+in the coin_slicer package (SegmentationLogic and the process runner, run without Qt) and in
+COINSegmentationLib (Widget, Parameters, PanelBase, the dependency prompt: desktop Slicer only).
 """
 
 import os
@@ -39,7 +40,7 @@ class COINSegmentation(ScriptedLoadableModule):
 
 
 class COINSegmentationLogic(ScriptedLoadableModuleLogic):
-    """Holds the module's parameter node; the processing logic is COINSegmentationLib.SegmentationLogic."""
+    """Holds the module's parameter node; the processing logic is coin_slicer.SegmentationLogic."""
 
     def getParameterNode(self):
         from COINSegmentationLib.Parameters import COINSegmentationParameterNode

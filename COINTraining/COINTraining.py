@@ -1,8 +1,8 @@
 """COINTraining: train a COIN model on your own data from inside 3D Slicer.
 
 This file only registers the module, hosts the panel and hands its self-test to pytest. The work is
-in COINTrainingLib (TrainingLogic, DatasetBuilder, EventsPlot run without Qt; Widget, Parameters).
-Process running, signals and the model catalog are shared with COINSegmentationLib.
+in the coin_slicer package (TrainingLogic, the dataset builder and the curves run without Qt) and in
+COINTrainingLib (Widget, Parameters; the panel base and dependency prompt come from COINSegmentationLib).
 """
 
 import slicer
@@ -38,7 +38,7 @@ class COINTraining(ScriptedLoadableModule):
 
 
 class COINTrainingLogic(ScriptedLoadableModuleLogic):
-    """Holds the module's parameter node; the processing logic is COINTrainingLib.TrainingLogic."""
+    """Holds the module's parameter node; the processing logic is coin_slicer.TrainingLogic."""
 
     def getParameterNode(self):
         from COINTrainingLib.Parameters import COINTrainingParameterNode

@@ -1,8 +1,8 @@
 """The COIN web review page: a trame-slicer front end of COINSegmentation's logic.
 
 ``coin web`` starts it (coin_core/cli/web_cmd.py). The page reuses
-``COINSegmentation/COINSegmentationLib`` (the Slicer module's scene-level logic) through
-:func:`coin_web.slicer_lib.ensure_slicer_lib_importable`; nothing of the model run is duplicated here.
+``coin_slicer`` (the Slicer modules' scene-level logic, which runs on slicer-core); nothing of the
+model run is duplicated here.
 
 Layout (mirrors trame-slicer's ``app/``): ``state.py`` holds the page state dataclasses, ``logic/``
 the logics (each gets the server and the SlicerApp injected, ``set_ui(ui)`` connects the UI's

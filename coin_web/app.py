@@ -16,9 +16,10 @@ from trame_slicer.core import LayoutManager, SlicerApp  # noqa: E402
 from trame_slicer.rca_view import register_rca_factories  # noqa: E402
 from trame_slicer.views import Layout, LayoutDirection, ViewLayoutDefinition  # noqa: E402
 
+from coin_slicer.model_catalog import listModels  # noqa: E402
+
 from .data_root import DataRoot  # noqa: E402
 from .logic import PageLogic  # noqa: E402
-from .slicer_lib import ensure_slicer_lib_importable  # noqa: E402
 from .ui import PageUI  # noqa: E402
 
 LAYOUT_ID = "COIN slices"
@@ -51,9 +52,6 @@ def slice_layout() -> Layout:
 
 def model_choices(options: WebOptions) -> list[tuple[str, str]]:
     """(title, folder) of every listed model: ``--model`` first, then COINSegmentation's catalog."""
-    ensure_slicer_lib_importable()
-    from COINSegmentationLib.ModelCatalog import listModels
-
     extra = [str(Path(f).expanduser().resolve()) for f in ([options.model] if options.model else [])]
     extra += [str(Path(f).expanduser().resolve()) for f in options.model_folders]
     entries = listModels(extraFolders=extra)

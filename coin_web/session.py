@@ -22,7 +22,7 @@ class Session:
 
     volume_node: Any = None
     source_path: Path | None = None
-    outputs: Any = None  # COINSegmentationLib.SegmentationOutputs
+    outputs: Any = None  # coin_slicer.SegmentationOutputs
     busy: bool = False  # a model run is going on: the CT must not change under it
 
     def set_volume(self, node: Any, source_path: Path) -> None:

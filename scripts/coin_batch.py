@@ -5,7 +5,7 @@ the input's grid), then saves the nodes with Slicer's storage nodes. Two ways to
 
     Slicer --no-splash --no-main-window --python-script scripts/coin_batch.py \\
         --model ~/.coin/models/demo --input scans/ --output results/
-    python scripts/coin_batch.py --model Resources/DemoModel --input scans/ --output results/   # slicer-core
+    PYTHONPATH=. python scripts/coin_batch.py --model Resources/DemoModel --input scans/ --output results/
 
 For each input NAME.nii.gz / .nii / .nrrd / .mha it writes NAME.seg.nrrd (segment "lesion"),
 NAME_counterfactual.nrrd and NAME_difference.nrrd into --output. A scan that fails is reported and
@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
-HERE = Path(__file__).resolve().parent
 
 
 def parseArgs(argv: list[str]) -> argparse.Namespace:
@@ -38,13 +37,21 @@ def parseArgs(argv: list[str]) -> argparse.Namespace:
 
 
 def importLogic():
-    """Import COINSegmentationLib: installed with the extension, or from this checkout."""
-    try:
-        import COINSegmentationLib  # noqa: F401
-    except ImportError:
-        sys.path.insert(0, str(HERE.parent / "COINSegmentation"))
-    from COINSegmentationLib import SegmentationLogic, SegmentationParameters
+    """``SegmentationLogic`` and ``SegmentationParameters`` from the ``coin_slicer`` package.
 
+    Inside Slicer the COIN extension ships the package; elsewhere ``pip install`` the project or put
+    the repository root on PYTHONPATH. Exits with a message (code 2) when it is not importable.
+    """
+    try:
+        from coin_slicer import SegmentationLogic, SegmentationParameters
+    except ImportError as err:
+        print(
+            f"coin_batch: error: the coin_slicer package is not importable ({err}). What to do: run it in "
+            "Slicer with the COIN extension installed, 'pip install' the project, or set PYTHONPATH to "
+            "the repository root.",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None
     return SegmentationLogic, SegmentationParameters
 
 
@@ -115,7 +122,7 @@ def processOne(scene, volumesLogic, logic, parameters, path: Path, output: Path)
         writeNode(outputs.counterfactual, output / f"{name}_counterfactual.nrrd")
         writeNode(outputs.difference, output / f"{name}_difference.nrrd")
     finally:
-        from COINSegmentationLib.SceneHelpers import removeNodesNotIn
+        from coin_slicer.scene_helpers import removeNodesNotIn
 
         removeNodesNotIn(scene, before)  # keep memory flat over many scans
 

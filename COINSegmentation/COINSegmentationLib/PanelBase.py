@@ -14,7 +14,7 @@ import slicer
 import vtk
 from slicer.util import VTKObservationMixin
 
-from .SegmentationLogic import State
+from coin_slicer.state import State
 
 
 def stateLabel(state: State) -> str:

@@ -11,16 +11,17 @@ import qt
 import slicer
 from slicer.i18n import tr as _
 
-from .Dependencies import ensurePythonPackages, ensureTorch
-from .ModelCatalog import defaultModelsFolder, isModelFolder, listModels
-from .PanelBase import LogicPanel, stateLabel
-from .SegmentationLogic import (
+from coin_slicer.model_catalog import defaultModelsFolder, isModelFolder, listModels
+from coin_slicer.segmentation_logic import (
     ATTR_SEGMENT_ID,
     SegmentationLogic,
     SegmentationParameters,
     State,
     modelThreshold,
 )
+
+from .Dependencies import ensurePythonPackages, ensureTorch
+from .PanelBase import LogicPanel, stateLabel
 
 __all__ = ["SegmentationWidget", "stateLabel"]
 

@@ -1,29 +1,6 @@
-"""COINSegmentation's implementation: the logic (runs on slicer-core), the process runner and the widget.
+"""COINSegmentation's desktop-Slicer part: the widget, its parameter node, the panel base and the
+dependency prompt (both shared with COINTraining).
 
-Only ``Widget``, ``PanelBase`` and ``Parameters`` need desktop Slicer (Qt); import them from their modules.
+The scene-level logic (runs on slicer-core, no Qt) is the ``coin_slicer`` package, which the
+extension installs next to this folder: ``from coin_slicer import SegmentationLogic``.
 """
-
-from .ModelCatalog import ModelEntry, listModels, registerModel
-from .ProcessRunner import ProcessResult, ProcessRunner
-from .SegmentationLogic import (
-    RunOutcome,
-    SegmentationLogic,
-    SegmentationOutputs,
-    SegmentationParameters,
-    State,
-)
-from .Signal import Signal
-
-__all__ = [
-    "ModelEntry",
-    "ProcessResult",
-    "ProcessRunner",
-    "RunOutcome",
-    "SegmentationLogic",
-    "SegmentationOutputs",
-    "SegmentationParameters",
-    "Signal",
-    "State",
-    "listModels",
-    "registerModel",
-]

@@ -7,11 +7,11 @@ from pathlib import Path
 import slicer
 from COINSegmentationLib.Dependencies import ensurePythonPackages, ensureTorch
 from COINSegmentationLib.PanelBase import LogicPanel
-from COINSegmentationLib.SegmentationLogic import State
 from slicer.i18n import tr as _
 
-from .DatasetBuilder import buildDatasetFromScene
-from .TrainingLogic import TrainingLogic, TrainingParameters, canResume, loadRunParameters
+from coin_slicer.dataset_builder import buildDatasetFromScene
+from coin_slicer.state import State
+from coin_slicer.training_logic import TrainingLogic, TrainingParameters, canResume, loadRunParameters
 
 SOURCE_FOLDER, SOURCE_SEGMENTATIONS, SOURCE_TABLE = 0, 1, 2
 

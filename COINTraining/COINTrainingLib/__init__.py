@@ -1,21 +1,5 @@
-"""COINTraining's implementation: dataset building, the training logic and live curves (run on slicer-core).
+"""COINTraining's desktop-Slicer part: the widget and its parameter node.
 
-Only ``Widget`` and ``Parameters`` need desktop Slicer (Qt); import them from their modules.
+The training logic, the dataset builder and the live curves (run on slicer-core, no Qt) are in the
+``coin_slicer`` package: ``from coin_slicer import TrainingLogic``.
 """
-
-from .DatasetBuilder import buildDatasetFromScene, sliceLabelRows, writeSliceLabels
-from .EventsPlot import EventsFollower, TrainingPlot
-from .TrainingLogic import TrainingLogic, TrainingOutcome, TrainingParameters, canResume, loadRunParameters
-
-__all__ = [
-    "EventsFollower",
-    "TrainingLogic",
-    "TrainingOutcome",
-    "TrainingParameters",
-    "TrainingPlot",
-    "buildDatasetFromScene",
-    "canResume",
-    "loadRunParameters",
-    "sliceLabelRows",
-    "writeSliceLabels",
-]

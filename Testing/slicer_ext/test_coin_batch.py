@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +30,8 @@ def test_the_batch_writes_three_files_per_scan_on_the_scans_grid_and_reports_a_b
     out = tmp_path / "out"
     cmd = [sys.executable, str(ROOT / "scripts" / "coin_batch.py"), "--model", str(model),
            "--input", str(scans), "--output", str(out), "--device", "cpu", "--all-slices"]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 1, proc.stderr
     assert "broken.nii.gz: FAILED" in proc.stderr and "patient1.nrrd: done" in proc.stdout
     assert "1 of 2 scans written" in proc.stdout

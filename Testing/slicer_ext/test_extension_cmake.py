@@ -3,7 +3,7 @@
 The real Slicer SDK is not available here, so ``SlicerConfig.cmake`` below defines the variables
 and ``slicerMacroBuildScriptedModule`` the way Slicer does (copy + install of SCRIPTS and
 RESOURCES into qt-scripted-modules). This checks our CMake code itself: syntax, that every listed
-file exists, and that coin_core and the demo model land next to the modules so that
+file exists, and that coin_core, coin_slicer and the demo model land next to the modules so that
 ``import coin_core`` works from the installed folder without pip.
 """
 
@@ -63,9 +63,11 @@ def test_modules_coin_core_and_configs_are_installed_side_by_side(an_installed_e
     installed, built = an_installed_extension
     expected = [
         "COINSegmentation.py",
-        "COINSegmentationLib/SegmentationLogic.py",
+        "COINSegmentationLib/Widget.py",
+        "coin_slicer/segmentation_logic.py",
+        "coin_slicer/training_logic.py",
         "COINTraining.py",
-        "COINTrainingLib/TrainingLogic.py",
+        "COINTrainingLib/Widget.py",
         "Resources/UI/COINSegmentation.ui",
         "coin_core/__init__.py",
         "coin_core/cli/segment_cmd.py",
@@ -76,20 +78,25 @@ def test_modules_coin_core_and_configs_are_installed_side_by_side(an_installed_e
     for relative in expected:
         assert (installed / relative).is_file(), relative
     shipped = {
-        p.relative_to(ROOT) for p in (ROOT / "coin_core").rglob("*.py") if "__pycache__" not in p.parts
+        p.relative_to(ROOT)
+        for package in ("coin_core", "coin_slicer")
+        for p in (ROOT / package).rglob("*.py")
+        if "__pycache__" not in p.parts
     }
     assert all((installed / p).is_file() for p in shipped)
     assert (built / "coin_core" / "__init__.py").is_file(), "the build tree lacks coin_core"
+    assert (built / "coin_slicer" / "__init__.py").is_file(), "the build tree lacks coin_slicer"
 
 
 def test_the_installed_copy_of_coin_core_is_the_one_imported(an_installed_extension, tmp_path):
     installed, _ = an_installed_extension
     code = (
-        "import coin_core; from COINSegmentationLib.SegmentationLogic import coinCoreSearchPath;"
-        "print(coin_core.__file__); print(coinCoreSearchPath())"
+        "import coin_core, coin_slicer; from coin_slicer.locations import coinCoreSearchPath;"
+        "print(coin_core.__file__); print(coin_slicer.__file__); print(coinCoreSearchPath())"
     )
     env = {**os.environ, "PYTHONPATH": str(installed)}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
-    module_file, search_path = proc.stdout.split()
+    module_file, scene_file, search_path = proc.stdout.split()
     assert Path(module_file).is_relative_to(installed) and Path(search_path) == installed
+    assert Path(scene_file).is_relative_to(installed)

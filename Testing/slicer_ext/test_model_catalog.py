@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from COINSegmentationLib.ModelCatalog import isModelFolder, listModels, registerModel
+
+from coin_slicer.model_catalog import isModelFolder, listModels, registerModel
 
 
 def _model(folder, description=""):

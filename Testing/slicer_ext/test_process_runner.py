@@ -6,7 +6,8 @@ import os
 import time
 
 import pytest
-from COINSegmentationLib.ProcessRunner import ProcessRunner, parseProgressLine
+
+from coin_slicer.process_runner import ProcessRunner, parseProgressLine
 
 
 def _pid_alive(pid: int) -> bool:

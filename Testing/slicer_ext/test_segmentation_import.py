@@ -12,8 +12,8 @@ import pytest
 
 pytest.importorskip("slicer", reason="slicer-core is not installed")
 
-from COINSegmentationLib.NodeIO import arrayFromNode, ijkToRas  # noqa: E402
-from COINSegmentationLib.SegmentationLogic import (  # noqa: E402
+from coin_slicer.node_io import arrayFromNode, ijkToRas  # noqa: E402
+from coin_slicer.segmentation_logic import (  # noqa: E402
     REF_DIFFERENCE,
     SEGMENT_NAME,
     SEGMENTATION_NAME,

@@ -48,7 +48,7 @@ def a_panel(monkeypatch, a_scene, tmp_path):
     monkeypatch.setattr(slicer.util, "setSliceViewerLayers", lambda **kw: layers.append(kw))
     sys.modules.pop("COINSegmentationLib.Widget", None)
     Widget = importlib.import_module("COINSegmentationLib.Widget")  # imported against the stand-ins
-    from COINSegmentationLib.SegmentationLogic import SegmentationLogic
+    from coin_slicer.segmentation_logic import SegmentationLogic
 
     monkeypatch.setattr(Widget, "ensureTorch", lambda askConfirmation: None)  # PyTorchUtils: desktop only
     monkeypatch.setattr(Widget, "ensurePythonPackages", lambda confirm: True)
@@ -79,7 +79,7 @@ def _run_until(panel, condition, timeout=120):
 def test_apply_waits_for_an_input_and_the_model_list_sets_the_threshold(a_panel, an_oblique_ct_file):
     ui, node = a_panel.ui, a_panel.node
     assert [item[0] for item in ui.modelComboBox.items if not item[0].startswith("demo")] == ["tiny"]
-    from COINSegmentationLib.ModelCatalog import bundledDemoModel
+    from coin_slicer.model_catalog import bundledDemoModel
 
     demo = bundledDemoModel()  # the bundled demo model is listed first and is the default
     expected = Path(demo) if demo is not None else a_panel.models / "tiny"

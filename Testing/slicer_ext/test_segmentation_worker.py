@@ -10,8 +10,8 @@ import pytest
 
 pytest.importorskip("slicer", reason="slicer-core is not installed")
 
-from COINSegmentationLib.NodeIO import ijkToRas  # noqa: E402
-from COINSegmentationLib.SegmentationLogic import (  # noqa: E402
+from coin_slicer.node_io import ijkToRas  # noqa: E402
+from coin_slicer.segmentation_logic import (  # noqa: E402
     SegmentationLogic,
     SegmentationParameters,
     State,
@@ -69,9 +69,8 @@ def test_a_failed_run_leaves_the_scene_unchanged_and_surfaces_the_workers_messag
 def test_a_real_run_gives_nodes_on_the_inputs_grid_with_the_workers_mask(
     a_scene, an_oblique_ct_file, a_tiny_model
 ):
-    from COINSegmentationLib.NodeIO import volumeFromNode
-
     from coin_core.infer import threshold_difference
+    from coin_slicer.node_io import volumeFromNode
 
     ct = a_scene.load(an_oblique_ct_file)
     logic = SegmentationLogic(a_scene.scene)

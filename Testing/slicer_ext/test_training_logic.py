@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("slicer", reason="slicer-core is not installed")
 
-from COINTrainingLib.DatasetBuilder import buildDatasetFromScene  # noqa: E402
-from COINTrainingLib.EventsPlot import EventsFollower, TrainingPlot  # noqa: E402
-from COINTrainingLib.TrainingLogic import (  # noqa: E402
+from coin_slicer.dataset_builder import buildDatasetFromScene  # noqa: E402
+from coin_slicer.events_plot import EventsFollower, TrainingPlot  # noqa: E402
+from coin_slicer.training_logic import (  # noqa: E402
     EVENTS_FILE,
     RUN_FILE,
     TrainingLogic,
@@ -74,12 +74,11 @@ def test_reading_the_events_again_after_a_restart_rebuilds_the_curves(a_scene, t
 
 
 def test_a_dataset_built_from_scene_nodes_reads_back_with_coin_core(a_scene, an_oblique_ct_file, tmp_path):
-    from COINSegmentationLib.NodeIO import arrayFromNode
-    from COINSegmentationLib.SceneHelpers import setSegmentMask
-
     from coin_core.data.labels import read_label_csv
     from coin_core.data.nnunet import read_nnunet
     from coin_core.io import read_volume
+    from coin_slicer.node_io import arrayFromNode
+    from coin_slicer.scene_helpers import setSegmentMask
 
     ct = a_scene.load(an_oblique_ct_file)
     seg = a_scene.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "truth")

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("slicer", reason="slicer-core is not installed")
 
-from COINTrainingLib.TrainingLogic import TrainingLogic, TrainingParameters  # noqa: E402
+from coin_slicer.training_logic import TrainingLogic, TrainingParameters  # noqa: E402
 
 
 def _nnunet(folder, labels, **extra):  # noqa: ANN001, ANN003, ANN202

@@ -40,7 +40,7 @@ def a_training_panel(monkeypatch, a_scene):
     for name in ("COINTrainingLib.Widget", "COINSegmentationLib.Widget"):
         sys.modules.pop(name, None)
     Widget = importlib.import_module("COINTrainingLib.Widget")
-    from COINTrainingLib.TrainingLogic import TrainingLogic
+    from coin_slicer.training_logic import TrainingLogic
 
     ui = fake_ui("COINTraining")
     ui.volumesCheckableComboBox = FakeCheckableCombo()
@@ -92,8 +92,8 @@ def test_choosing_an_earlier_run_folder_restores_its_settings(a_training_panel, 
 def test_scene_volumes_are_paired_with_their_segmentation_and_built_into_the_run_folder(
     a_training_panel, an_oblique_ct_file, tmp_path
 ):
-    from COINSegmentationLib.NodeIO import arrayFromNode
-    from COINSegmentationLib.SceneHelpers import setSegmentMask
+    from coin_slicer.node_io import arrayFromNode
+    from coin_slicer.scene_helpers import setSegmentMask
 
     scene = a_training_panel.scene
     ct = scene.load(an_oblique_ct_file)

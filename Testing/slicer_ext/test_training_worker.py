@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("slicer", reason="slicer-core is not installed")
 
-from COINSegmentationLib.ModelCatalog import listModels  # noqa: E402
-from COINSegmentationLib.SegmentationLogic import State  # noqa: E402
-from COINTrainingLib.TrainingLogic import TrainingLogic, TrainingParameters  # noqa: E402
+from coin_slicer.model_catalog import listModels  # noqa: E402
+from coin_slicer.segmentation_logic import State  # noqa: E402
+from coin_slicer.training_logic import TrainingLogic, TrainingParameters  # noqa: E402
 
 needs_trainer = pytest.mark.skipif(
     importlib.util.find_spec("coin_core.cli.train_cmd") is None

@@ -15,8 +15,9 @@ from trame_server import Server
 from trame_slicer.app.logic import BaseLogic
 from trame_slicer.core import SlicerApp
 
+from coin_slicer.segmentation_logic import SegmentationLogic, SegmentationParameters
+
 from ..session import Session
-from ..slicer_lib import ensure_slicer_lib_importable
 from ..state import ModelEntryState, RunState
 from .message_logic import MessageLogic
 
@@ -44,9 +45,6 @@ class RunLogic(BaseLogic[RunState]):
         device: str = "auto",
     ) -> None:
         super().__init__(server, slicer_app, RunState)
-        ensure_slicer_lib_importable()
-        from COINSegmentationLib.SegmentationLogic import SegmentationLogic
-
         self.session, self.messages, self.device = session, messages, device
         self.segmentation_logic = SegmentationLogic(self.scene)
         self.segmentation_logic.progressInfo.connect(self._on_progress)
@@ -65,8 +63,6 @@ class RunLogic(BaseLogic[RunState]):
 
     def generate(self) -> bool:
         """Start the worker on the current CT; False (with a message) when it cannot start."""
-        from COINSegmentationLib.SegmentationLogic import SegmentationParameters
-
         if self.segmentation_logic.isRunning():
             self.messages.error("A run is already going on; cancel it or wait for it to finish.")
             return False

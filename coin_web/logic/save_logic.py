@@ -14,6 +14,8 @@ from trame_server import Server
 from trame_slicer.app.logic import BaseLogic
 from trame_slicer.core import SlicerApp
 
+from coin_slicer.node_io import writeVolumeFile
+
 from ..data_root import DataRoot
 from ..session import Session
 from ..state import SaveState
@@ -49,8 +51,6 @@ def write_segmentation(segmentation_node, path: Path) -> None:
 
 def write_volume_node(volume_node, path: Path) -> None:
     """Write ``volume_node`` to ``path`` (format from the suffix) atomically."""
-    from COINSegmentationLib.NodeIO import writeVolumeFile
-
     tmp = _partial(path)
     try:
         writeVolumeFile(volume_node, tmp)

@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from .Signal import Signal
+from .signals import Signal
 
 CANCEL_EXIT_CODE = 130
 

@@ -16,7 +16,6 @@ the scene exactly as it was, because nodes are created only after every output f
 
 from __future__ import annotations
 
-import enum
 import json
 import shutil
 import tempfile
@@ -24,27 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .NodeIO import arrayFromNode, checkSameGeometry, readVolumeFile, volumeFromNode, writeVolumeFile
-from .ProcessRunner import ProcessResult, ProcessRunner, pythonExecutable, workerEnvironment
-from .SceneHelpers import placeNextTo, removeNodesNotIn, setSegmentMask, showDifference, showLikeInput
-from .Signal import Signal
+from .locations import coinCoreSearchPath
+from .node_io import arrayFromNode, checkSameGeometry, readVolumeFile, volumeFromNode, writeVolumeFile
+from .process_runner import ProcessResult, ProcessRunner, pythonExecutable, workerEnvironment
+from .scene_helpers import placeNextTo, removeNodesNotIn, setSegmentMask, showDifference, showLikeInput
+from .signals import Signal
+from .state import State
 
 SEGMENTATION_NAME = "COIN lesion"
 SEGMENT_NAME = "lesion"
 REF_INPUT, REF_COUNTERFACTUAL, REF_DIFFERENCE = "COIN.input", "COIN.counterfactual", "COIN.difference"
 ATTR_SEGMENT_ID, ATTR_THRESHOLD, ATTR_POSTPROCESS = "COIN.segmentId", "COIN.threshold", "COIN.postprocess"
 DEFAULT_THRESHOLD = 0.25
-
-
-class State(enum.Enum):
-    """What the logic is doing; the widget shows ``value`` as its status."""
-
-    Idle = "Idle"
-    Starting = "Starting"
-    Running = "Running"
-    Importing = "Importing"
-    Cancelling = "Cancelling"
-    Failed = "Failed"
 
 
 @dataclass
@@ -98,26 +88,6 @@ class _Run:
     workDir: Path
     runner: ProcessRunner
     outcome: RunOutcome | None = None
-
-
-def coinCoreSearchPath() -> str:
-    """The folder that holds the ``coin_core`` package: next to the installed module, or the checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent, here.parent.parent):
-        if (candidate / "coin_core" / "__init__.py").is_file():
-            return str(candidate)
-    raise RuntimeError(
-        f"coin_core was not found next to {here}; reinstall the COIN extension (it ships coin_core)."
-    )
-
-
-def ensureCoinCoreImportable() -> None:
-    """Make ``import coin_core`` work in this interpreter (Slicer loads modules, not packages)."""
-    import importlib.util
-    import sys
-
-    if importlib.util.find_spec("coin_core") is None:
-        sys.path.append(coinCoreSearchPath())
 
 
 def modelThreshold(modelFolder: str | Path) -> float:
@@ -314,7 +284,6 @@ class SegmentationLogic:
 
     @staticmethod
     def _lesionSegment(segNode) -> str:
-        ensureCoinCoreImportable()
         from coin_core.infer.segnrrd import SEGMENT_COLOR, TERMINOLOGY  # same look as `coin segment` files
 
         segmentation = segNode.GetSegmentation()

@@ -22,17 +22,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from COINSegmentationLib.ModelCatalog import registerModel
-from COINSegmentationLib.ProcessRunner import (
-    ProcessResult,
-    ProcessRunner,
-    pythonExecutable,
-    workerEnvironment,
-)
-from COINSegmentationLib.SegmentationLogic import State, coinCoreSearchPath
-from COINSegmentationLib.Signal import Signal
-
-from .EventsPlot import EventsFollower, TrainingPlot
+from .events_plot import EventsFollower, TrainingPlot
+from .locations import coinCoreSearchPath
+from .model_catalog import defaultModelsFolder, registerModel
+from .process_runner import ProcessResult, ProcessRunner, pythonExecutable, workerEnvironment
+from .signals import Signal
+from .state import State
 
 RUN_FILE = "slicer_run.json"
 EVENTS_FILE = "events.jsonl"
@@ -256,8 +251,6 @@ class TrainingLogic:
         return outcome
 
     def _freeName(self, name: str) -> str:
-        from COINSegmentationLib.ModelCatalog import defaultModelsFolder
-
         root = Path(self.modelsFolder).expanduser() if self.modelsFolder else defaultModelsFolder()
         candidate, index = name, 2
         while (root / candidate).exists():

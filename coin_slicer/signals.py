@@ -11,9 +11,10 @@ class Signal:
 
     Example::
 
+        results = []
         finished = Signal("result")
-        finished.connect(lambda result: print(result))
-        finished.emit(42)
+        finished.connect(results.append)
+        finished.emit(42)  # results == [42]
     """
 
     def __init__(self, *argNames: str) -> None:

@@ -14,6 +14,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from .locations import coinCoreSearchPath
+
 MODELS_DIR_ENV = "COIN_MODELS_DIR"
 
 
@@ -38,8 +40,6 @@ def defaultModelsFolder() -> Path:
 
 def bundledDemoModel() -> Path | None:
     """The demo model shipped with the extension (next to coin_core), if present."""
-    from .SegmentationLogic import coinCoreSearchPath
-
     try:
         folder = Path(coinCoreSearchPath()) / "Resources" / "DemoModel"
     except RuntimeError:

@@ -91,9 +91,6 @@ def setNodeArray(node, array: np.ndarray, reference) -> None:
 
 def volumeFromNode(node):
     """The node as a ``coin_core.io.Volume`` (LPS geometry, SimpleITK axis order), voxels copied."""
-    from .SegmentationLogic import ensureCoinCoreImportable
-
-    ensureCoinCoreImportable()
     from coin_core.io import Volume
 
     flip = np.diag([-1.0, -1.0, 1.0])  # RAS -> LPS

@@ -17,9 +17,9 @@ import csv
 from pathlib import Path
 
 import numpy as np
-from COINSegmentationLib.NodeIO import arrayFromNode, checkSameGeometry, volumeFromNode
-from COINSegmentationLib.SceneHelpers import removeNodesNotIn
-from COINSegmentationLib.SegmentationLogic import ensureCoinCoreImportable
+
+from .node_io import arrayFromNode, checkSameGeometry, volumeFromNode
+from .scene_helpers import removeNodesNotIn
 
 SLICE_LABELS_FILE = "slice_labels.csv"
 
@@ -81,7 +81,6 @@ def buildDatasetFromScene(scene, cases: list[tuple], outputFolder: str | Path, s
     Raises:
         ValueError: no cases, a non-empty output folder, or a table with unknown volumes or bad values.
     """
-    ensureCoinCoreImportable()
     from coin_core.data.nnunet import write_dataset_json, write_nnunet_case
 
     root = Path(outputFolder).expanduser()
