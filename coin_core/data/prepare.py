@@ -65,6 +65,8 @@ class PrepareConfig:
     gap: int = 1
     seed: int = 0
     block_order: tuple[str, str, str] = ("test", "val", "train")
+    #: held-out test cases; the other cases make train and val (z-blocks when only one is left)
+    test_cases: tuple[str, ...] = ()
 
 
 @dataclass
@@ -72,7 +74,7 @@ class _Case:
     index: int
     id: str
     image_path: Path
-    label_path: Path
+    label_path: Path | None
     slices: np.ndarray  # usable canonical k
     image: np.ndarray  # (n, H, W) HU
     label: np.ndarray  # (n, H, W) label ids
@@ -109,7 +111,10 @@ def _lesion_ids(ds: Any, cfg: PrepareConfig, host_ids: list[int]) -> dict[str, i
     return found
 
 
-def _load_cases(ds, host_ids, lesion_ids, cfg: PrepareConfig, progress, should_stop) -> list[_Case]:
+def _load_cases(
+    ds, host_ids, lesion_ids, cfg: PrepareConfig, progress, should_stop, computed: str | None = None
+) -> list[_Case]:
+    from coin_core.data.hosts import computed_host, with_computed_host
     from coin_core.data.labels import (
         filter_slices,
         labels_for_case,
@@ -124,18 +129,27 @@ def _load_cases(ds, host_ids, lesion_ids, cfg: PrepareConfig, progress, should_s
     volumes = []
     for c in ds.cases:
         check_stop(should_stop)
-        if c.label is None:
+        if c.label is None and not (computed and cfg.labels_csv is not None):
             raise CoinError(
-                f"Case {c.id!r} of {ds.root} has no label map.", "prepare needs host-organ labels."
+                f"Case {c.id!r} of {ds.root} has no label map.",
+                "prepare needs host-organ labels, or --host body / --host lung with --labels-csv.",
             )
-        image, label = to_canonical(read_volume(c.image)), to_canonical(read_volume(c.label))
-        if image.array.shape != label.array.shape:
+        image = to_canonical(read_volume(c.image))
+        lab = to_canonical(read_volume(c.label)).array if c.label is not None else None
+        if lab is not None and image.array.shape != lab.shape:
             raise CoinError(
                 f"Case {c.id!r}: image {c.image} has shape {image.array.shape}, "
-                f"label {c.label} has {label.array.shape}.",
+                f"label {c.label} has {lab.shape}.",
                 "pair each image with its own label map.",
             )
-        volumes.append((c, image.array, label.array))
+        if computed:
+            report(
+                progress, ProgressEvent("host", 0, 1, f"{c.id}: computing the {computed} mask from the CT")
+            )
+            host = computed_host(computed, image.array, image.spacing)
+            lab = np.zeros(image.array.shape, np.uint8) if lab is None else lab
+            lab = with_computed_host(lab, host, lesion_ids, host_ids[0])
+        volumes.append((c, image.array, lab))
     table = None
     if cfg.labels_csv is not None:
         table = read_label_csv(cfg.labels_csv, {c.id: lab.shape[0] for c, _, lab in volumes})
@@ -150,7 +164,8 @@ def _load_cases(ds, host_ids, lesion_ids, cfg: PrepareConfig, progress, should_s
             ok = ~(np.isin(kept, sorted(listed.get(c.id, ()))) & (y == 0))
         usable = kept[ok]
         cases.append(
-            _Case(ci, c.id, Path(c.image), Path(c.label), usable, np.ascontiguousarray(img[usable]),
+            _Case(ci, c.id, Path(c.image), Path(c.label) if c.label else None, usable,
+                  np.ascontiguousarray(img[usable]),
                   np.ascontiguousarray(lab[usable]), y[ok].astype(np.uint8), len(kept), int((~ok).sum()))
         )  # fmt: skip
         report(progress, ProgressEvent("read", ci + 1, len(volumes), f"{c.id}: {len(usable)} usable slices"))
@@ -209,17 +224,19 @@ def prepare_dataset(
     Raises:
         CoinError: no lesion label and no CSV, both given, a bad CSV, no host slice, empty train split.
     """
+    from coin_core.data.hosts import computed_host_note, host_ids_or_hint, resolve_host
     from coin_core.data.nnunet import read_nnunet
 
     cfg = config or PrepareConfig()
     out = Path(out)
     check_out_folder(out, overwrite)
-    ds = read_nnunet(data_dir)
-    host_ids = ds.label_ids(list(cfg.host))
+    ds = read_nnunet(data_dir, require_labels=False)
+    computed = resolve_host(ds.labels, tuple(cfg.host))
+    host_ids = host_ids_or_hint(ds, tuple(cfg.host), computed, ds.labels)
     lesion_names = _lesion_ids(ds, cfg, host_ids)
     lesion_ids = sorted(set(lesion_names.values()))
     masks = cfg.labels_csv is None
-    cases = _load_cases(ds, host_ids, lesion_ids, cfg, progress, should_stop)
+    cases = _load_cases(ds, host_ids, lesion_ids, cfg, progress, should_stop, computed)
     if sum(len(c.slices) for c in cases) == 0:
         raise CoinError(
             f"No labelled axial slice of {ds.root} has more than {cfg.min_host_pixels} pixels of "
@@ -247,6 +264,8 @@ def prepare_dataset(
             "unlabelled_or_listed_slices": {c.id: c.n_dropped for c in cases},
             "host_slices": {c.id: c.n_host_slices for c in cases},
         }
+        if computed:
+            described["host_computed"] = computed_host_note(computed)
         meta = slice_set_meta(cfg, cases, window, host_ids, splits_meta, described, excluded)
         meta = {"format": FORMAT, "kind": KIND, **meta}  # "kind" second, as before
         write_benchmark_json(tmp, meta)
