@@ -24,7 +24,7 @@ def make_tiny_model(folder: Path, seed: int = 0, threshold: float = 0.25, method
     """Write a 32x32-input model folder with seeded random weights (fast on CPU, output meaningless)."""
     from coin_core import modelfile
     from coin_core.data.window import IntensityWindow
-    from coin_core.models.config import (
+    from coin_core.models import (
         ClassifierConfig,
         DiscriminatorConfig,
         EncoderConfig,

@@ -15,7 +15,7 @@ import time
 import torch
 
 from coin_core.evaluation.baselines import gradcam, layercam, rise, scorecam
-from coin_core.models.config import build_networks, network_preset
+from coin_core.models import build_networks, network_preset
 
 
 def main() -> None:

@@ -52,7 +52,7 @@ def _random_model(preset: str, seed: int = 0):  # noqa: ANN202
     import torch
 
     from coin_core.data.window import IntensityWindow
-    from coin_core.models.config import build_networks, network_preset
+    from coin_core.models import build_networks, network_preset
 
     cfg = network_preset(preset)
     nets = build_networks(cfg, seed=seed, parts=("classifier", "encoder", "generator"))
@@ -149,7 +149,7 @@ def child_baseline(spec: dict) -> dict:
     """Reference-style E + G: paper size, fp32, contiguous, batch 8, 256 x 256, random input."""
     import torch
 
-    from coin_core.models.config import build_networks, network_preset
+    from coin_core.models import build_networks, network_preset
 
     torch.set_num_threads(spec.get("threads") or torch.get_num_threads())
     cfg = network_preset("paper")

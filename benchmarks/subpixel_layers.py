@@ -41,7 +41,7 @@ def _ms(fn, bf16: bool, n: int = 5) -> float:  # noqa: ANN001
 
 def train_step_ab(preset: str, batch: int) -> None:
     """E + G forward + backward per step, sub-pixel off / on, interleaved."""
-    from coin_core.models.config import build_networks, network_preset
+    from coin_core.models import build_networks, network_preset
 
     cfg = network_preset(preset)
     nets = build_networks(cfg, seed=0, parts=("encoder", "generator"))

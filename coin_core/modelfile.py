@@ -274,7 +274,7 @@ class CoinModel:
         """
         import torch
 
-        from coin_core.train.phases import to_bin
+        from coin_core.models.conditioning import to_bin
 
         self._check(x)
         xd = x.to(self.device, torch.float32)

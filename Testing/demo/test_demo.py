@@ -86,7 +86,7 @@ def test_segment_volume_makes_no_counterfactual_on_slices_the_filter_excludes(tm
     from coin_core.data.window import IntensityWindow
     from coin_core.infer import segment_volume
     from coin_core.modelfile import ModelCard, load_model, save_model
-    from coin_core.models.config import NetworkConfig, build_networks, network_preset
+    from coin_core.models import NetworkConfig, build_networks, network_preset
 
     d = network_preset("small").to_dict()
     d["input_size"] = 32

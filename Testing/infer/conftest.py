@@ -10,7 +10,7 @@ WINDOW = (-200.0, 400.0)
 
 
 def tiny_config(input_size: int = TINY_SIZE):  # noqa: ANN201
-    from coin_core.models.config import (
+    from coin_core.models import (
         ClassifierConfig,
         DiscriminatorConfig,
         EncoderConfig,
@@ -31,7 +31,7 @@ def make_model_folder(folder, input_size: int = TINY_SIZE, seed: int = 0):  # no
     """A real model folder (model.json + safetensors) holding tiny random networks."""
     from coin_core.data.window import IntensityWindow
     from coin_core.modelfile import ModelCard, save_model
-    from coin_core.models.config import build_networks
+    from coin_core.models import build_networks
 
     cfg = tiny_config(input_size)
     nets = build_networks(cfg, seed=seed)
@@ -61,7 +61,7 @@ class StandInModel:
         import torch
 
         from coin_core.data.window import IntensityWindow
-        from coin_core.models.config import build_networks
+        from coin_core.models import build_networks
 
         nets = build_networks(tiny_config(input_size), seed=seed)
         self.card = SimpleNamespace(input_size=input_size, window=IntensityWindow(*WINDOW), threshold=0.25)

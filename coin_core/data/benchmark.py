@@ -209,10 +209,3 @@ def write_benchmark_json(bench_dir: str | os.PathLike[str], meta: dict[str, Any]
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return path
-
-
-def build_benchmark(*args: Any, **kwargs: Any) -> dict[str, Any]:
-    """Build a BENCH folder; see :func:`coin_core.data.benchmark_build.build_benchmark`."""
-    from coin_core.data.benchmark_build import build_benchmark as _build
-
-    return _build(*args, **kwargs)

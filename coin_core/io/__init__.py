@@ -6,7 +6,8 @@ functions that read or write, so importing this package stays light.
 
 from coin_core.io.dicom import DicomSeriesInfo, list_dicom_series
 from coin_core.io.orient import from_canonical, to_canonical
-from coin_core.io.volume import Volume, read_volume, write_volume
+from coin_core.io.reader import read_volume
+from coin_core.io.volume import Volume, write_volume
 
 __all__ = [
     "DicomSeriesInfo",

@@ -2,9 +2,10 @@
 
 A :class:`Volume` is a voxel array in numpy order ``(k, j, i)`` = (slice, row, column) plus the
 geometry SimpleITK uses: spacing ``(i, j, k)`` in mm, origin in LPS mm and a row-major 3x3 direction
-matrix whose columns are the i, j, k axes in LPS. ``read_volume`` reads NIfTI, NRRD, MetaImage files
-and DICOM (a series folder or a single multi-frame file); ``write_volume`` writes NIfTI, NRRD or MHA
-atomically with compression. SimpleITK is imported inside the functions that need it.
+matrix whose columns are the i, j, k axes in LPS. ``read_image_file`` reads NIfTI, NRRD and MetaImage
+files (:func:`coin_core.io.reader.read_volume` adds DICOM and is the one to call); ``write_volume``
+writes NIfTI, NRRD or MHA atomically with compression. SimpleITK is imported inside the functions
+that need it.
 """
 
 from __future__ import annotations
@@ -168,7 +169,8 @@ def _sitk_reason(err: Exception) -> str:
     return (detail or lines or ["unknown error"])[-1][:300]
 
 
-def _read_file(path: Path) -> sitk.Image:
+def read_image_file(path: Path) -> sitk.Image:
+    """Read a NIfTI / NRRD / MetaImage file with SimpleITK (CoinError when it cannot)."""
     import SimpleITK as sitk
 
     suffix = _suffix(path)
@@ -197,41 +199,6 @@ def _read_file(path: Path) -> sitk.Image:
         ) from None
     finally:
         restore()
-
-
-def read_volume(path: str | os.PathLike[str], series_uid: str | None = None) -> Volume:
-    """Read a CT volume from a file or a DICOM series folder.
-
-    Args:
-        path: a ``.nii``, ``.nii.gz``, ``.nrrd``, ``.nhdr``, ``.mha`` or ``.mhd`` file, a DICOM file
-            (multi-frame), or a folder holding DICOM files.
-        series_uid: for a folder with several DICOM series, the SeriesInstanceUID to read.
-
-    Returns:
-        The volume; DICOM values are rescaled (slope / intercept) to HU.
-
-    Raises:
-        CoinError: missing path, unreadable file, 2D / 4D / RGB image, several DICOM series and no
-            ``series_uid``, inconsistent DICOM slices.
-    """
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise CoinError(
-            f"Input '{path}' does not exist.",
-            "check the path (absolute, or relative to the folder you run from); " + _FORMATS_HINT,
-        )
-    from coin_core.io.dicom import is_dicom_file, read_dicom_file, read_dicom_series
-
-    if path.is_dir():
-        return read_dicom_series(path, series_uid=series_uid)
-    if series_uid is not None:
-        raise CoinError(
-            f"A series UID ('{series_uid}') was given but '{path}' is a single file, not a DICOM folder.",
-            "drop --series-uid, or pass the DICOM folder instead of the file.",
-        )
-    if is_dicom_file(path):
-        return read_dicom_file(path)
-    return Volume.from_sitk(_read_file(path), source=path)
 
 
 def write_volume(volume: Volume, path: str | os.PathLike[str]) -> None:

@@ -4,6 +4,7 @@ Importing this package does not import torch; the modules (``classifier``, ``enc
 ``generator``, ``discriminator``, ``blocks``) and :func:`build_networks` do.
 """
 
+from coin_core.models.build import Networks, build_networks
 from coin_core.models.config import (
     FUSIONS,
     PRESETS,
@@ -12,8 +13,6 @@ from coin_core.models.config import (
     EncoderConfig,
     GeneratorConfig,
     NetworkConfig,
-    Networks,
-    build_networks,
     network_preset,
 )
 

@@ -19,6 +19,7 @@ from torch import nn
 
 from coin_core import losses
 from coin_core.config import LossConfig
+from coin_core.models.conditioning import to_bin
 
 INPAINT_TARGET = 1e-6
 
@@ -46,11 +47,6 @@ class Conditions:
     b: torch.Tensor
     c: torch.Tensor
     t: torch.Tensor
-
-
-def to_bin(p: torch.Tensor, num_bins: int) -> torch.Tensor:
-    """Bin index of probabilities: min(floor(p * K), K - 1), as long."""
-    return torch.clamp((p * num_bins).floor().long(), 0, num_bins - 1)
 
 
 @torch.no_grad()
