@@ -94,6 +94,24 @@ def prepareCommand(dataFolder: str | Path, host: str) -> list[str]:
     return ["data", "synth-lesions", "--data", str(folder), "--host", host]
 
 
+def hostProblem(host: str, volumesWithoutSegmentation: list[str]) -> str:
+    """Why ``host`` cannot work for scene volumes without a segmentation ("" when it can).
+
+    Such volumes have no organ label, so the host must be computed from the CT: ``body`` or ``lung``
+    (``coin data prepare --host body``, see coin_core.data.hosts).
+    """
+    from coin_core.data.hosts import COMPUTED_HOSTS
+
+    if not volumesWithoutSegmentation or host.strip() in COMPUTED_HOSTS:
+        return ""
+    names = ", ".join(f"'{name}'" for name in volumesWithoutSegmentation[:3])
+    verb = "has" if len(volumesWithoutSegmentation) == 1 else "have"
+    return (
+        f"{names} {verb} no segmentation: set Host organ to {' or '.join(COMPUTED_HOSTS)} "
+        "(a mask computed from the CT)."
+    )
+
+
 def canResume(runFolder: str | Path) -> bool:
     """True when ``runFolder`` holds an earlier run started from Slicer (its settings are saved)."""
     return (Path(runFolder) / RUN_FILE).is_file()

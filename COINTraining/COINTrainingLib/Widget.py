@@ -11,7 +11,13 @@ from slicer.i18n import tr as _
 
 from coin_slicer.dataset_builder import buildDatasetFromScene
 from coin_slicer.state import State
-from coin_slicer.training_logic import TrainingLogic, TrainingParameters, canResume, loadRunParameters
+from coin_slicer.training_logic import (
+    TrainingLogic,
+    TrainingParameters,
+    canResume,
+    hostProblem,
+    loadRunParameters,
+)
 
 SOURCE_FOLDER, SOURCE_SEGMENTATIONS, SOURCE_TABLE = 0, 1, 2
 
@@ -78,6 +84,13 @@ class TrainingWidget(LogicPanel):
             and not self.ui.volumesCheckableComboBox.checkedNodes()
         ):
             reason = _("Check the volumes to train on.")
+        elif self.ui.dataSourceComboBox.currentIndex != SOURCE_FOLDER:
+            bare = [
+                v.GetName()
+                for v in self.ui.volumesCheckableComboBox.checkedNodes()
+                if pairedSegmentation(slicer.mrmlScene, v) is None
+            ]
+            reason = hostProblem(str(node.host), bare)
         self.ui.startButton.enabled = not reason
         self.ui.startButton.toolTip = reason
 
@@ -88,7 +101,8 @@ class TrainingWidget(LogicPanel):
         folder = Path(node.runFolder) / "dataset"
         if not (folder / "dataset.json").is_file():
             volumes = self.ui.volumesCheckableComboBox.checkedNodes()
-            # the host organ comes from each volume's segmentation; a table only adds image-level labels
+            # the host organ comes from each volume's segmentation (or, for volumes without one, from
+            # the CT itself: host body / lung); a table only adds image-level labels
             cases = [(v, pairedSegmentation(slicer.mrmlScene, v)) for v in volumes]
             table = node.sliceLabelTable if source == SOURCE_TABLE else None
             buildDatasetFromScene(slicer.mrmlScene, cases, folder, sliceLabelTable=table)

@@ -139,3 +139,23 @@ def test_cli_prepare_host_lung(tmp_path, capsys):
     # an organ name the dataset lacks and that cannot be computed: one clear error
     assert main([*argv, "--host", "kidney", "--out", str(tmp_path / "c"), "--progress", "none"]) == 2
     assert "no label named 'kidney'" in capsys.readouterr().err
+
+
+def test_synth_lesions_on_the_body_of_cts_without_label_maps(tmp_path):
+    from coin_core.data.benchmark_build import BenchmarkConfig, build_benchmark
+    from coin_core.data.lesions import LesionParams
+
+    raw = tmp_path / "raw"
+    for c in range(3):
+        hu, _ = _chest(seed=c)
+        write_nnunet_case(raw, f"chest{c}", Volume(hu, SPACING, (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1)))
+    write_dataset_json(raw, {"background": 0})
+    cfg = BenchmarkConfig(host=("body",), size=32, draws={"train": 2, "val": 1, "test": 1},
+                          lesion=LesionParams(size=6, p=1.0))  # fmt: skip
+    meta = build_benchmark(raw, tmp_path / "b", cfg)
+    assert meta["host"] == "body" and "body" in meta["host_computed"]
+    arr = load_split(tmp_path / "b", "train")
+    inside = (arr.lesion.astype(bool) & arr.host.astype(bool)).sum()
+    assert arr.label.sum() > 0 and inside >= 0.9 * arr.lesion.sum() > 0  # pasted in the body (resized)
+    with pytest.raises(CoinError, match="has no label map"):
+        build_benchmark(raw, tmp_path / "c", BenchmarkConfig(host=("0",), size=32))

@@ -111,3 +111,21 @@ def test_scene_volumes_are_paired_with_their_segmentation_and_built_into_the_run
     assert folder == tmp_path / "run" / "dataset"
     meta = json.loads((folder / "dataset.json").read_text())
     assert meta["labels"]["lesion"] == 1 and meta["slicer_cases"] == {"case000": "CT"}
+
+
+def test_a_volume_without_segmentation_needs_a_computed_host(a_training_panel, an_oblique_ct_file, tmp_path):
+    scene = a_training_panel.scene
+    ct = scene.load(an_oblique_ct_file)
+    ui, node = a_training_panel.ui, a_training_panel.node
+    node.runFolder = tmp_path / "run"
+    ui.dataSourceComboBox.setCurrentIndex(1)
+    ui.volumesCheckableComboBox.nodes = [ct]
+    node.Modified()
+    assert not ui.startButton.enabled
+    assert (
+        ui.startButton.toolTip
+        == "'CT' has no segmentation: set Host organ to body or lung (a mask computed from the CT)."
+    )
+    node.host = "body"
+    node.Modified()
+    assert ui.startButton.enabled and ui.startButton.toolTip == ""

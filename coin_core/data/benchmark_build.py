@@ -63,7 +63,7 @@ class _Case:
     index: int
     id: str
     image_path: Path
-    label_path: Path
+    label_path: Path | None
     spacing_xy: tuple[float, float]
     slices: np.ndarray  # usable canonical k
     image: np.ndarray  # (n, H, W) HU of the usable slices
@@ -103,12 +103,17 @@ def _load_cases(
     cases = []
     for ci, c in enumerate(ds.cases):
         check_stop(should_stop)
-        if c.label is None:
+        if c.label is None and not computed:
             raise CoinError(
-                f"Case {c.id!r} of {ds.root} has no label map.", "synth-lesions needs host-organ labels."
+                f"Case {c.id!r} of {ds.root} has no label map.",
+                "synth-lesions needs host-organ labels, or --host body / --host lung (computed from the CT).",
             )
         image = to_canonical(read_volume(c.image))
-        label = to_canonical(read_volume(c.label))
+        label = (
+            to_canonical(read_volume(c.label))
+            if c.label
+            else image.with_array(np.zeros(image.array.shape, np.uint8))
+        )
         if image.array.shape != label.array.shape:
             raise CoinError(
                 f"Case {c.id!r}: image {c.image} has shape {image.array.shape}, "
@@ -127,8 +132,9 @@ def _load_cases(
         drop = np.isin(kept, sorted(listed.get(c.id, ()))) & (real == 0)
         usable = kept[(real == 0) & ~drop]
         cases.append(
-            _Case(ci, c.id, Path(c.image), Path(c.label), (float(image.spacing[0]), float(image.spacing[1])),
-                  usable, np.ascontiguousarray(image.array[usable]), np.ascontiguousarray(lab[usable]),
+            _Case(ci, c.id, Path(c.image), Path(c.label) if c.label else None,
+                  (float(image.spacing[0]), float(image.spacing[1])), usable,
+                  np.ascontiguousarray(image.array[usable]), np.ascontiguousarray(lab[usable]),
                   len(kept), int(real.sum()), int(drop.sum()))
         )  # fmt: skip
         report(progress, ProgressEvent("read", ci + 1, len(ds.cases), f"{c.id}: {len(usable)} usable slices"))
@@ -404,7 +410,7 @@ def build_benchmark(
     cfg = config or BenchmarkConfig()
     out = Path(out)
     check_out_folder(out, overwrite)
-    ds = read_nnunet(data_dir)
+    ds = read_nnunet(data_dir, require_labels=False)
     computed = resolve_host(ds.labels, tuple(cfg.host))
     host_ids = host_ids_or_hint(ds, tuple(cfg.host), computed, ds.labels)
     lesion_names = lesion_label_names(ds.labels, host_ids)
