@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.coin-installed
 REQS   := requirements/cpu.txt requirements/test.txt requirements/web.txt
 
-.PHONY: demo test lint format venv browser clean-venv
+.PHONY: demo test lint format venv browser dicomtools clean-venv
 
 venv: $(STAMP)
 
@@ -25,7 +25,11 @@ demo: $(STAMP)
 browser:
 	@bash scripts/setup_browser.sh
 
-test: $(STAMP) browser
+# dciodvfy (Debian dicom3tools) validates the DICOM SEG files in the tests; skipped when present.
+dicomtools:
+	@bash scripts/setup_dicom_tools.sh
+
+test: $(STAMP) browser dicomtools
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 

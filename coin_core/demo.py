@@ -164,6 +164,7 @@ def run_demo(
     """Run the main job; returns the scores and every file written."""
     from coin_core.fileutil import OutputSet
     from coin_core.infer import output_paths, segment_volume, write_outputs
+    from coin_core.infer.coding import coding_for_model
     from coin_core.infer.segment import host_slice_filter
     from coin_core.io import read_volume, to_canonical, write_volume
     from coin_core.modelfile import load_model
@@ -190,7 +191,9 @@ def run_demo(
         result = segment_volume(
             ct, model, device=device, slice_filter=host, progress=progress, should_stop=should_stop
         )
-        paths = write_outputs(result, out, name, overwrite=overwrite)
+        paths = write_outputs(
+            result, out, name, overwrite=overwrite, image=ct, coding=coding_for_model(model.card, model_dir)
+        )
         write_volume(ct, written.tmp(inputs["ct"]))
         write_volume(truth, written.tmp(inputs["truth"]))
     scores = score(to_canonical(result.mask).array, to_canonical(truth).array, pasted)

@@ -77,7 +77,7 @@ def test_segment_jsonl_lines_keep_the_worker_protocol_format(model_folder, ct, t
     segment = [json.loads(x) for x in lines if json.loads(x)["stage"] == "segment"]
     assert segment[-1]["done"] == segment[-1]["total"] == 12
     assert set(json.loads(lines[-1])["metrics"]["outputs"]) == {
-        "counterfactual", "difference", "segmentation", "slices_csv", "overview"
+        "counterfactual", "difference", "segmentation", "slices_csv", "overview", "lesions_csv"
     }  # fmt: skip
     assert "%|" not in cap.err  # no bar next to the JSON lines
 

@@ -25,7 +25,14 @@ DICOM_CT = (
     / "98892001"
     / "CT5N"
 )
-NAMES = ("_counterfactual.nii.gz", "_difference.nii.gz", "_lesion.seg.nrrd", "_slices.csv", "_overview.png")
+NAMES = (
+    "_counterfactual.nii.gz",
+    "_difference.nii.gz",
+    "_lesion.seg.nrrd",
+    "_slices.csv",
+    "_overview.png",
+    "_lesions.csv",
+)
 
 
 def coin(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -74,7 +81,7 @@ def phantom_run(tmp_path_factory, model_dir, phantom_file):  # noqa: ANN001, ANN
     return proc, out
 
 
-def test_phantom_run_writes_the_five_outputs_and_speaks_the_protocol(phantom_run, phantom_file):
+def test_phantom_run_writes_the_six_outputs_and_speaks_the_protocol(phantom_run, phantom_file):
     proc, out = phantom_run
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
@@ -85,7 +92,14 @@ def test_phantom_run_writes_the_five_outputs_and_speaks_the_protocol(phantom_run
     seg = [e for e in lines if e["stage"] == "segment"]
     assert seg[-1]["done"] == seg[-1]["total"] == 12 and "eta_s" in seg[0]["metrics"]
     outputs = lines[-1]["metrics"]["outputs"]
-    assert set(outputs) == {"counterfactual", "difference", "segmentation", "slices_csv", "overview"}
+    assert set(outputs) == {
+        "counterfactual",
+        "difference",
+        "segmentation",
+        "slices_csv",
+        "overview",
+        "lesions_csv",
+    }
     assert sorted(Path(p).name for p in outputs.values()) == sorted("phantom" + n for n in NAMES)
     assert sorted(p.name for p in out.iterdir()) == sorted("phantom" + n for n in NAMES)  # nothing else
     for path in outputs.values():
@@ -94,6 +108,30 @@ def test_phantom_run_writes_the_five_outputs_and_speaks_the_protocol(phantom_run
     _assert_same_geometry(_geometry(Path(outputs["counterfactual"])), ref)
     _assert_same_geometry(_geometry(Path(outputs["difference"])), ref)
     _assert_same_geometry(_geometry(Path(outputs["segmentation"])), ref)
+
+
+def test_lesions_csv_measures_the_written_mask_and_is_in_the_done_line(phantom_run, phantom_file):
+    from coin_core.infer.lesion_table import COLUMNS
+    from coin_core.infer.postprocess import threshold_difference
+
+    proc, out = phantom_run
+    with open(out / "phantom_lesions.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames) == COLUMNS
+        rows = list(reader)
+    mask = threshold_difference(read_volume(out / "phantom_difference.nii.gz"), 0.02, "paper")
+    image = read_volume(phantom_file)
+    assert rows and sum(int(r["voxels"]) for r in rows) == int(mask.array.sum())
+    voxel_ml = float(np.prod(image.spacing)) / 1000
+    for row in rows:
+        assert float(row["volume_ml"]) == pytest.approx(int(row["voxels"]) * voxel_ml, abs=1e-3)
+    largest = rows[0]
+    hu = image.array[mask.array != 0]
+    if len(rows) == 1:
+        assert float(largest["mean_hu"]) == pytest.approx(float(hu.mean()), abs=1e-2)
+    assert float(largest["max_hu"]) <= float(hu.max()) + 1e-3
+    done = json.loads(proc.stdout.splitlines()[-1])["metrics"]
+    assert [les["voxels"] for les in done["lesions"]] == [int(r["voxels"]) for r in rows]
 
 
 def test_slices_csv_has_one_row_per_slice(phantom_run):
@@ -152,7 +190,7 @@ def test_oblique_anisotropic_nrrd_input_keeps_its_geometry(tmp_path, model_dir, 
     for name in NAMES[:3]:
         _assert_same_geometry(_geometry(tmp_path / "out" / f"oblique{name}"), ref)
     printed = proc.stdout.split()
-    assert len(printed) == 5 and all(Path(p).exists() for p in printed)
+    assert len(printed) == 6 and all(Path(p).exists() for p in printed)
 
 
 def test_dicom_series_folder(tmp_path, model_dir):

@@ -1,10 +1,11 @@
-"""The .seg.nrrd written without Slicer reads back in slicer-core with the same voxels and name."""
+"""The .seg.nrrd written with slicerio reads back in slicer-core with the same voxels, name and codes."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from coin_core.infer.segnrrd import seg_nrrd_header, segment_extent, write_seg_nrrd
+from coin_core.infer.coding import SegmentCoding, anatomy_code
+from coin_core.infer.segnrrd import segment_extent, write_seg_nrrd
 from coin_core.io import Volume, write_volume
 
 
@@ -32,20 +33,44 @@ def test_extent_is_ijk_min_max_of_the_segment():
     assert segment_extent(np.zeros((2, 3, 4), np.uint8)) == (0, -1, 0, -1, 0, -1)
 
 
-def test_header_carries_the_keys_slicer_reads():
-    header = seg_nrrd_header(_oblique_mask())
+def _header(path) -> list[str]:  # noqa: ANN001
+    raw = path.read_bytes()
+    return raw[: raw.index(b"\n\n")].decode("ascii").splitlines()
+
+
+def test_header_carries_the_keys_slicer_reads(tmp_path):
+    write_seg_nrrd(
+        _oblique_mask(), tmp_path / "m.seg.nrrd", coding=SegmentCoding(anatomy=anatomy_code("Kidney"))
+    )
+    header = _header(tmp_path / "m.seg.nrrd")
     for line in (
         "sizes: 13 11 7",
         "space: left-posterior-superior",
         "Segment0_Name:=lesion",
+        "Segment0_ID:=lesion",
         "Segment0_LabelValue:=1",
         "Segment0_Layer:=0",
         "Segmentation_MasterRepresentation:=Binary labelmap",
         "Segmentation_ReferenceImageExtentOffset:=0 0 0",
         "Segment0_Extent:=4 12 3 10 2 6",
+        "Segment0_Tags:=TerminologyEntry:Segmentation category and type - 3D Slicer General Anatomy list"
+        "~SCT^49755003^Morphologically Altered Structure~SCT^4147007^Mass~^^"
+        "~Anatomic codes - DICOM master list~SCT^64033007^Kidney~^^|",
     ):
-        assert line in header.splitlines()
-    assert "SCT^52988006^Lesion" in header
+        assert line in header
+
+
+def test_slicerio_reads_back_the_terminology(tmp_path):
+    import slicerio
+
+    write_seg_nrrd(
+        _oblique_mask(), tmp_path / "m.seg.nrrd", coding=SegmentCoding(anatomy=anatomy_code("liver"))
+    )
+    seg = slicerio.read_segmentation(str(tmp_path / "m.seg.nrrd"))
+    (segment,) = seg["segments"]
+    assert segment["terminology"]["type"] == ["SCT", "4147007", "Mass"]
+    assert segment["terminology"]["anatomicRegion"] == ["SCT", "10200004", "Liver"]
+    assert np.array_equal(np.asarray(seg["voxels"]).transpose(2, 1, 0), _oblique_mask().array)
 
 
 def test_sitk_reads_the_same_voxels_and_geometry(tmp_path):
@@ -67,7 +92,7 @@ def test_slicer_core_reads_the_segment_back_with_the_same_voxels(tmp_path, slice
     slicer, scene, seg_logic, vol_logic = slicer_scene
     mask = _oblique_mask()
     write_volume(mask, tmp_path / "reference.nii.gz")
-    write_seg_nrrd(mask, tmp_path / "m.seg.nrrd")
+    write_seg_nrrd(mask, tmp_path / "m.seg.nrrd", coding=SegmentCoding(anatomy=anatomy_code("kidney")))
 
     reference = vol_logic.AddArchetypeVolume(str(tmp_path / "reference.nii.gz"), "reference", 0)
     seg = seg_logic.LoadSegmentationFromFile(str(tmp_path / "m.seg.nrrd"), False, "back")
@@ -77,6 +102,10 @@ def test_slicer_core_reads_the_segment_back_with_the_same_voxels(tmp_path, slice
     segment = segmentation.GetNthSegment(0)
     assert segment.GetName() == "lesion"
     assert segment.GetLabelValue() == 1
+    np.testing.assert_allclose(segment.GetColor(), (144 / 255, 238 / 255, 144 / 255), atol=1e-5)
+    tag = vtk.reference("")
+    assert segment.GetTag(segment.GetTerminologyEntryTagName(), tag)
+    assert "SCT^4147007^Mass" in str(tag) and "SCT^64033007^Kidney" in str(tag)
 
     ids = vtk.vtkStringArray()
     ids.InsertNextValue(segmentation.GetNthSegmentID(0))

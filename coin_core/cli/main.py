@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "train_cmd",
     "segment_cmd",
     "evaluate_cmd",
+    "export_cmd",
     "benchmark_cmd",
     "demo_cmd",
     "web_cmd",

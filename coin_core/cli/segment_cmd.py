@@ -20,14 +20,17 @@ EPILOG = """\
 outputs (for an input named NAME, e.g. NAME.nii.gz or a DICOM folder NAME/):
   NAME_counterfactual.nii.gz   counterfactual CT in HU, on the input's grid
   NAME_difference.nii.gz       |x - x_cf| in [0, 1] units (threshold this to re-segment)
-  NAME_lesion.seg.nrrd         3D Slicer segmentation, one segment "lesion"
+  NAME_lesion.seg.nrrd         3D Slicer segmentation, one coded segment "lesion"
   NAME_slices.csv              per axial slice: P(abnormal) before / after the counterfactual
   NAME_overview.png            the most abnormal slices: image, counterfactual, difference, mask
-All five are written into --output-dir (default: the current directory), all together or not at
+  NAME_lesions.csv             per connected lesion: volume, longest axial diameter, HU, centre
+  NAME_lesion_seg.dcm          with --dicom-seg (DICOM series input): DICOM SEG referencing the series
+All are written into --output-dir (default: the current directory), all together or not at
 all; existing files are refused unless --overwrite is given.
 
 example:
   coin segment --model Resources/DemoModel --input ct.nii.gz --output-dir results/
+  coin segment --model M --input dicom/CT_SERIES/ --output-dir results/ --dicom-seg
 """
 
 
@@ -113,6 +116,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--min-host-pixels", type=int, default=32, metavar="N", help="host slices have more pixels (32)"
     )
+    p.add_argument(
+        "--dicom-seg",
+        action="store_true",
+        help="also write NAME_lesion_seg.dcm, a DICOM SEG referencing the input series (DICOM folder input)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     add_progress_option(p)
     p.set_defaults(func=run)
@@ -175,6 +183,8 @@ def _host_filter(args: argparse.Namespace, volume):  # noqa: ANN001, ANN202
 
 def _run(args: argparse.Namespace, reporter: Reporter) -> int:
     from coin_core.infer import input_stem, output_paths, segment_volume, write_outputs
+    from coin_core.infer.coding import coding_for_model
+    from coin_core.infer.lesion_table import format_lesion_table, measure_lesions
     from coin_core.io import read_volume
     from coin_core.progress import ProgressEvent
 
@@ -186,13 +196,17 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    paths = output_paths(args.output_dir, input_stem(args.input))
+    paths = output_paths(args.output_dir, input_stem(args.input), dicom_seg=args.dicom_seg)
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing and not args.overwrite:  # fail before the slow part
         raise CoinError(
             "These output files already exist: " + ", ".join(existing),
             "choose another --output-dir, delete them, or pass --overwrite.",
         )
+    if args.dicom_seg:
+        from coin_core.io.dicom_seg import check_dicom_source
+
+        check_dicom_source(args.input, args.series_uid)
     reporter(ProgressEvent("load", 0, 2, f"reading {args.input}"))
     volume = read_volume(args.input, series_uid=args.series_uid)
     slice_filter = _host_filter(args, volume)
@@ -211,10 +225,20 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
         slice_filter=slice_filter,
         progress=reporter,
     )
+    lesions = measure_lesions(result.mask, volume)
     del volume
     reporter(ProgressEvent("write", 0, 1, f"writing outputs to {Path(args.output_dir).resolve()}"))
     try:
-        written = write_outputs(result, args.output_dir, input_stem(args.input), overwrite=args.overwrite)
+        written = write_outputs(
+            result,
+            args.output_dir,
+            input_stem(args.input),
+            overwrite=args.overwrite,
+            coding=coding_for_model(model.card, args.model),
+            dicom_source=args.input if args.dicom_seg else None,
+            series_uid=args.series_uid,
+            lesions=lesions,
+        )
     except OSError as err:
         raise CoinError(
             f"Could not write the outputs into '{args.output_dir}': {err.strerror or err}.",
@@ -222,7 +246,12 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
         ) from None
     outputs = {key: str(path.resolve()) for key, path in written.items()}
     lesion_voxels = int(result.lesion_voxels.sum())
-    metrics = {"outputs": outputs, "lesion_voxels": lesion_voxels, **result.info}
+    metrics = {
+        "outputs": outputs,
+        "lesion_voxels": lesion_voxels,
+        "lesions": [lesion.to_dict() for lesion in lesions],
+        **result.info,
+    }
     reporter(ProgressEvent("done", 1, 1, "finished", metrics))
     if reporter.mode == "jsonl":
         return 0
@@ -235,6 +264,7 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
             f"{lesion_voxels} lesion voxels at threshold {result.threshold:g}.",
             file=sys.stderr,
         )
+        print(format_lesion_table(lesions), file=sys.stderr)
     for path in outputs.values():
         print(path)
     return 0

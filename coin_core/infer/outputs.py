@@ -1,14 +1,18 @@
-"""The five files of ``coin segment``, written as one unit (all appear, or none).
+"""The files of ``coin segment``, written as one unit (all appear, or none).
 
 For an input named ``<name>`` (file name without its image suffix, or the DICOM folder's name):
 
 * ``<name>_counterfactual.nii.gz``: the counterfactual CT in HU, on the input's grid;
 * ``<name>_difference.nii.gz``: ``|x - x_cf|`` in [0, 1] units (float32), on the input's grid;
-* ``<name>_lesion.seg.nrrd``: a 3D Slicer segmentation with one segment, "lesion";
+* ``<name>_lesion.seg.nrrd``: a 3D Slicer segmentation with one coded segment, "lesion"
+  (:mod:`coin_core.infer.segnrrd`, codes from :mod:`coin_core.infer.coding`);
 * ``<name>_slices.csv``: one row per axial slice (inferior to superior): ``slice`` (canonical
   axial index), ``z_mm`` (LPS superior coordinate), ``probability_before``, ``probability_after``,
   ``counterfactual`` (1 when one was made), ``lesion_voxels``;
-* ``<name>_overview.png``: the most abnormal slices (:mod:`coin_core.infer.overview`).
+* ``<name>_overview.png``: the most abnormal slices (:mod:`coin_core.infer.overview`);
+* ``<name>_lesions.csv``: one row per connected lesion (:mod:`coin_core.infer.lesion_table`);
+* ``<name>_lesion_seg.dcm`` (only when asked, for a DICOM series input): a DICOM SEG referencing the
+  source series (:mod:`coin_core.io.dicom_seg`).
 """
 
 from __future__ import annotations
@@ -21,15 +25,21 @@ from typing import TYPE_CHECKING
 from coin_core.fileutil import OutputSet
 
 if TYPE_CHECKING:
+    from coin_core.infer.coding import SegmentCoding
+    from coin_core.infer.lesion_table import LesionMeasurement
     from coin_core.infer.segment import SegmentationResult
+    from coin_core.io import Volume
 
-OUTPUT_KEYS = ("counterfactual", "difference", "segmentation", "slices_csv", "overview")
+OUTPUT_KEYS = ("counterfactual", "difference", "segmentation", "slices_csv", "overview", "lesions_csv")
+DICOM_SEG_KEY = "dicom_seg"
 _SUFFIXES = {
     "counterfactual": "_counterfactual.nii.gz",
     "difference": "_difference.nii.gz",
     "segmentation": "_lesion.seg.nrrd",
     "slices_csv": "_slices.csv",
     "overview": "_overview.png",
+    "lesions_csv": "_lesions.csv",
+    DICOM_SEG_KEY: "_lesion_seg.dcm",
 }
 _IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm")
 
@@ -45,10 +55,14 @@ def input_stem(path: str | os.PathLike[str]) -> str:
     return name or "volume"
 
 
-def output_paths(out_dir: str | os.PathLike[str], name: str) -> dict[str, Path]:
-    """The five output paths for ``name`` in ``out_dir``, keyed as in the worker protocol."""
+def output_paths(out_dir: str | os.PathLike[str], name: str, dicom_seg: bool = False) -> dict[str, Path]:
+    """The output paths for ``name`` in ``out_dir``, keyed as in the worker protocol.
+
+    ``dicom_seg`` adds the DICOM SEG file (key ``"dicom_seg"``).
+    """
     out = Path(out_dir).expanduser()
-    return {key: out / f"{name}{_SUFFIXES[key]}" for key in OUTPUT_KEYS}
+    keys = (*OUTPUT_KEYS, DICOM_SEG_KEY) if dicom_seg else OUTPUT_KEYS
+    return {key: out / f"{name}{_SUFFIXES[key]}" for key in keys}
 
 
 def write_slices_csv(result: SegmentationResult, path: str | os.PathLike[str]) -> None:
@@ -77,8 +91,14 @@ def write_outputs(
     out_dir: str | os.PathLike[str],
     name: str,
     overwrite: bool = False,
+    *,
+    image: Volume | None = None,
+    coding: SegmentCoding | None = None,
+    dicom_source: str | os.PathLike[str] | None = None,
+    series_uid: str | None = None,
+    lesions: list[LesionMeasurement] | None = None,
 ) -> dict[str, Path]:
-    """Write the five outputs of a segmentation into ``out_dir``.
+    """Write the outputs of a segmentation into ``out_dir``, all or none.
 
     Args:
         result: what :func:`coin_core.infer.segment_volume` returned.
@@ -86,19 +106,35 @@ def write_outputs(
         name: file name prefix (see :func:`input_stem`).
         overwrite: replace existing files; without it existing files raise :class:`CoinError`
             before anything is written.
+        image: the input CT; gives the lesion table its HU columns (left empty without it).
+        coding: the segment's codes and algorithm (``coding.coding_for_model``); default: uncoded host.
+        dicom_source: the input's DICOM series folder: also write the DICOM SEG (key "dicom_seg").
+        series_uid: the series in ``dicom_source`` when it holds several.
+        lesions: the lesion table when the caller has measured it already (else measured here).
 
     Returns:
-        The written paths, keyed "counterfactual", "difference", "segmentation", "slices_csv", "overview".
+        The written paths, keyed "counterfactual", "difference", "segmentation", "slices_csv",
+        "overview", "lesions_csv" (and "dicom_seg").
     """
+    from coin_core.infer.coding import SegmentCoding
+    from coin_core.infer.lesion_table import measure_lesions, write_lesions_csv
     from coin_core.infer.overview import render_overview
     from coin_core.infer.segnrrd import write_seg_nrrd
     from coin_core.io import write_volume
 
-    paths = output_paths(out_dir, name)
+    coding = coding or SegmentCoding()
+    paths = output_paths(out_dir, name, dicom_seg=dicom_source is not None)
     with OutputSet(list(paths.values()), overwrite=overwrite) as out:
+        if dicom_source is not None:  # first: its checks (grid, empty mask) fail before the slow writes
+            from coin_core.io.dicom_seg import write_dicom_seg
+
+            write_dicom_seg(result.mask, dicom_source, out.tmp(paths[DICOM_SEG_KEY]), coding, series_uid)
         write_volume(result.counterfactual, out.tmp(paths["counterfactual"]))
         write_volume(result.difference, out.tmp(paths["difference"]))
-        write_seg_nrrd(result.mask, out.tmp(paths["segmentation"]))
+        write_seg_nrrd(result.mask, out.tmp(paths["segmentation"]), coding=coding)
         write_slices_csv(result, out.tmp(paths["slices_csv"]))
+        if lesions is None:
+            lesions = measure_lesions(result.mask, image)
+        write_lesions_csv(lesions, out.tmp(paths["lesions_csv"]))
         render_overview(result.preview, result.window, result.preview_pixel_mm, out.tmp(paths["overview"]))
     return paths

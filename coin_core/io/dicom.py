@@ -158,6 +158,17 @@ def read_dicom_series(folder: str | os.PathLike[str], series_uid: str | None = N
             that do not form one regular 3D grid.
     """
     folder = Path(folder)
+    files = dicom_series_files(folder, series_uid)
+    return _compact(Volume.from_sitk(read_dicom_slices(files), source=folder))
+
+
+def dicom_series_files(folder: str | os.PathLike[str], series_uid: str | None = None) -> list[str]:
+    """The files of one DICOM series in ``folder``, in the slice order of :func:`read_dicom_series`.
+
+    ``read_dicom_series(folder).array[k]`` holds the pixels of file ``k`` (ordered along the slice
+    normal, ascending). Same arguments and errors as :func:`read_dicom_series`.
+    """
+    folder = Path(folder)
     scanned = _scan(folder)
     series = [info for info, _ in scanned]
     if not series:
@@ -179,8 +190,7 @@ def read_dicom_series(folder: str | os.PathLike[str], series_uid: str | None = N
             "copy one of the UIDs above into --series-uid.",
         )
     items = next(items for info, items in scanned if info.uid == series_uid)
-    files = _checked_order(items, series_uid)
-    return _compact(Volume.from_sitk(read_dicom_slices(files), source=folder))
+    return _checked_order(items, series_uid)
 
 
 def _compact(volume: Volume) -> Volume:
