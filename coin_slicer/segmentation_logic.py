@@ -34,6 +34,8 @@ SEGMENTATION_NAME = "COIN lesion"
 SEGMENT_NAME = "lesion"
 REF_INPUT, REF_COUNTERFACTUAL, REF_DIFFERENCE = "COIN.input", "COIN.counterfactual", "COIN.difference"
 ATTR_SEGMENT_ID, ATTR_THRESHOLD, ATTR_POSTPROCESS = "COIN.segmentId", "COIN.threshold", "COIN.postprocess"
+# the model that made the segment; "1" once edited by hand; "1" while COIN itself writes the segment
+ATTR_MODEL, ATTR_EDITED, ATTR_UPDATING = "COIN.modelFolder", "COIN.edited", "COIN.updating"
 DEFAULT_THRESHOLD = 0.25
 
 
@@ -103,7 +105,8 @@ class SegmentationLogic:
     """COIN inference for Slicer: volume node in, counterfactual, difference and segmentation nodes out.
 
     Signals: ``stateChanged(State)``, ``progressInfo(event: dict)`` (one worker protocol line),
-    ``errorOccurred(message: str)``, ``finished(RunOutcome)``.
+    ``errorOccurred(message: str)``, ``finished(RunOutcome)``, ``segmentUpdated(segmentationNode)``
+    (after a run's import and after ``rethreshold``: the lesion table follows it, ``lesion_results``).
     """
 
     def __init__(self, scene, python: str | None = None) -> None:
@@ -114,6 +117,7 @@ class SegmentationLogic:
         self.progressInfo = Signal("event")
         self.errorOccurred = Signal("message")
         self.finished = Signal("outcome")
+        self.segmentUpdated = Signal("segmentation")
         self._run: _Run | None = None
 
     def isRunning(self) -> bool:
@@ -211,7 +215,12 @@ class SegmentationLogic:
                 if threshold is None:
                     threshold = modelThreshold(run.parameters.modelFolder)
                 outcome.outputs = self.importOutputs(
-                    run.inputVolume, files, threshold, run.parameters.postprocess, run.outputSegmentation
+                    run.inputVolume,
+                    files,
+                    threshold,
+                    run.parameters.postprocess,
+                    run.outputSegmentation,
+                    modelFolder=run.parameters.modelFolder,
                 )
                 outcome.succeeded = True
         except Exception as err:  # any import failure must reach the user, the scene is rolled back
@@ -223,10 +232,18 @@ class SegmentationLogic:
         self._setState(State.Idle if outcome.succeeded or outcome.cancelled else State.Failed)
         if not outcome.succeeded and not outcome.cancelled:
             self.errorOccurred.emit(outcome.errorMessage)
+        if outcome.succeeded:
+            self.segmentUpdated.emit(outcome.outputs.segmentation)
         self.finished.emit(outcome)
 
     def importOutputs(
-        self, inputVolume, files: dict[str, str], threshold: float, postprocess: str, outputSegmentation=None
+        self,
+        inputVolume,
+        files: dict[str, str],
+        threshold: float,
+        postprocess: str,
+        outputSegmentation=None,
+        modelFolder: str | None = None,
     ) -> SegmentationOutputs:
         """Turn the worker's files into nodes on exactly ``inputVolume``'s grid (all-or-nothing)."""
         counterfactual = readVolumeFile(files["counterfactual"])
@@ -240,12 +257,17 @@ class SegmentationLogic:
             checkSameGeometry(node, inputVolume, what)
         before = {self.scene.GetNthNode(i).GetID() for i in range(self.scene.GetNumberOfNodes())}
         try:
-            return self._createNodes(
+            outputs = self._createNodes(
                 inputVolume, counterfactual, difference, mask, threshold, postprocess, outputSegmentation
             )
         except Exception:
             removeNodesNotIn(self.scene, before)
             raise
+        outputs.segmentation.SetAttribute(
+            ATTR_MODEL, str(Path(modelFolder).expanduser()) if modelFolder else ""
+        )
+        outputs.segmentation.SetAttribute(ATTR_EDITED, "0")
+        return outputs
 
     def _createNodes(self, inputVolume, counterfactual, difference, mask, threshold, postprocess, segNode):
         name = inputVolume.GetName()
@@ -275,7 +297,11 @@ class SegmentationLogic:
         segNode.SetAndObserveTransformNodeID(inputVolume.GetTransformNodeID())
         segNode.SetNodeReferenceID(REF_INPUT, inputVolume.GetID())
         segmentId = self._lesionSegment(segNode)
-        setSegmentMask(segNode, segmentId, arrayFromNode(mask) > 0, inputVolume)
+        segNode.SetAttribute(ATTR_UPDATING, "1")  # COIN's own write, not an edit by hand
+        try:
+            setSegmentMask(segNode, segmentId, arrayFromNode(mask) > 0, inputVolume)
+        finally:
+            segNode.SetAttribute(ATTR_UPDATING, "0")
         segNode.SetAttribute(ATTR_SEGMENT_ID, segmentId)
         segNode.SetAttribute(ATTR_THRESHOLD, f"{threshold:g}")
         segNode.SetAttribute(ATTR_POSTPROCESS, postprocess)
@@ -317,10 +343,16 @@ class SegmentationLogic:
         postprocess = postprocess or segmentationNode.GetAttribute(ATTR_POSTPROCESS) or "paper"
         mask = threshold_difference(volumeFromNode(diffNode), float(threshold), postprocess)
         maskArray = getattr(mask, "array", mask) > 0
-        setSegmentMask(segmentationNode, segmentId, maskArray, diffNode)
+        segmentationNode.SetAttribute(ATTR_UPDATING, "1")  # COIN's own write, not an edit by hand
+        try:
+            setSegmentMask(segmentationNode, segmentId, maskArray, diffNode)
+        finally:
+            segmentationNode.SetAttribute(ATTR_UPDATING, "0")
+        segmentationNode.SetAttribute(ATTR_EDITED, "0")  # the threshold replaces any edit
         segmentationNode.SetAttribute(ATTR_THRESHOLD, f"{float(threshold):g}")
         segmentationNode.SetAttribute(ATTR_POSTPROCESS, postprocess)
         showDifference(self.scene, diffNode, float(threshold))
+        self.segmentUpdated.emit(segmentationNode)
         return int(maskArray.sum())
 
     @staticmethod

@@ -11,6 +11,7 @@ import qt
 import slicer
 from slicer.i18n import tr as _
 
+from coin_slicer.lesion_results import REF_LESION_TABLE, LesionResults, dicomSourceFolder
 from coin_slicer.model_catalog import defaultModelsFolder, isModelFolder, listModels
 from coin_slicer.segmentation_logic import (
     ATTR_SEGMENT_ID,
@@ -37,12 +38,14 @@ class SegmentationWidget(LogicPanel):
             self, ui, logic or SegmentationLogic(slicer.mrmlScene), doShowInfoWindows, pollIntervalMs=100
         )
         self._lastSegmentation = None
+        self.lesionResults = LesionResults(self.logic.scene, self.logic)  # the table follows the segment
         self._rethresholdTimer = qt.QTimer()
         self._rethresholdTimer.setSingleShot(True)
         self._rethresholdTimer.setInterval(150)
         self._rethresholdTimer.timeout.connect(self.onRethreshold)
         self.ui.applyButton.clicked.connect(self.onApplyClicked)
         self.ui.addModelFolderButton.clicked.connect(self.onAddModelFolder)
+        self.ui.saveDicomSegButton.clicked.connect(self.onSaveDicomSeg)
         self.ui.modelComboBox.currentIndexChanged.connect(self.onModelChanged)
         self.ui.thresholdSlider.valueChanged.connect(lambda value: self._rethresholdTimer.start())
         self.ui.postprocessComboBox.currentIndexChanged.connect(lambda index: self._rethresholdTimer.start())
@@ -167,7 +170,17 @@ class SegmentationWidget(LogicPanel):
         outputs = outcome.outputs
         self._lastSegmentation = outputs.segmentation
         self.ui.show3DButton.setSegmentationNode(outputs.segmentation)
+        self.ui.lesionTableView.setMRMLTableNode(outputs.segmentation.GetNodeReference(REF_LESION_TABLE))
         inputVolume = outputs.segmentation.GetNodeReference("COIN.input")
+        source = dicomSourceFolder(inputVolume)
+        self.ui.saveDicomSegButton.enabled = source is not None
+        self.ui.saveDicomSegButton.toolTip = (
+            _("Write the lesion as a DICOM SEG referencing {folder}.").format(folder=source)
+            if source
+            else _(
+                "The input was not loaded from a DICOM series; save the segmentation as .seg.nrrd instead."
+            )
+        )
         slicer.util.setSliceViewerLayers(
             background=inputVolume, foreground=outputs.difference, foregroundOpacity=0.5
         )
@@ -188,3 +201,27 @@ class SegmentationWidget(LogicPanel):
         self.ui.statusLabel.text = _("Threshold {threshold:.2f}: {count} lesion voxels.").format(
             threshold=node.threshold, count=count
         )
+
+    def onSaveDicomSeg(self) -> None:
+        """Ask for a file name and write the lesion segment as a DICOM SEG next to the source series."""
+        node = self._parameterNode
+        segmentation = (node.outputSegmentation if node else None) or self._lastSegmentation
+        inputVolume = segmentation.GetNodeReference("COIN.input") if segmentation else None
+        source = dicomSourceFolder(inputVolume)
+        if segmentation is None or source is None:
+            self._reportError(
+                _("Save as DICOM SEG needs a COIN segmentation of a CT loaded from a DICOM series.")
+            )
+            return
+        default = f"{inputVolume.GetName()}_lesion_seg.dcm"
+        path = qt.QFileDialog.getSaveFileName(
+            None, _("Save the lesion as DICOM SEG"), default, "DICOM (*.dcm)"
+        )
+        if not path:
+            return
+        try:
+            written = self.lesionResults.saveDicomSeg(segmentation, path, source)
+        except Exception as err:  # a CoinError says what is wrong and what to do; nothing was written
+            self._reportError(_("Could not save the DICOM SEG: {error}").format(error=err))
+            return
+        self.ui.statusLabel.text = _("Saved {path}").format(path=written)

@@ -9,13 +9,12 @@ installed by scripts/setup_dicom_tools.sh) validates the files where it is insta
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import reorient
-from ct_series import write_ct_series
+from dicom_testkit import check_seg_against_source, dciodvfy, write_ct_series
 from test_segment_cmd import DICOM_CT, segment
 
 from coin_core.errors import CoinError
@@ -24,71 +23,6 @@ from coin_core.io import read_volume
 from coin_core.io.dicom_seg import write_dicom_seg
 
 KIDNEY = SegmentCoding(anatomy=anatomy_code("kidney"), algorithm_name="COIN test", algorithm_version="9.9")
-
-
-def _source_slices(folder: Path) -> list:
-    """The source datasets ordered along the slice normal, with pydicom only."""
-    import pydicom
-
-    items = [pydicom.dcmread(p, stop_before_pixels=True) for p in sorted(folder.iterdir())]
-    iop = np.array(items[0].ImageOrientationPatient, dtype=float)
-    normal = np.cross(iop[:3], iop[3:])
-    return sorted(items, key=lambda ds: float(np.dot(np.array(ds.ImagePositionPatient, dtype=float), normal)))
-
-
-def check_seg_against_source(seg_path: Path, source: Path, mask: np.ndarray) -> None:
-    """Frames map to the right source instances, voxels equal ``mask`` (k, j, i), geometry matches."""
-    import highdicom as hd
-
-    seg = hd.seg.segread(seg_path)
-    slices = _source_slices(source)
-    assert seg.Modality == "SEG" and seg.SegmentationType == "BINARY"
-    assert seg.StudyInstanceUID == slices[0].StudyInstanceUID
-    assert seg.FrameOfReferenceUID == slices[0].FrameOfReferenceUID
-    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == slices[0].SeriesInstanceUID
-    referenced = {
-        item.ReferencedSOPInstanceUID for item in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence
-    }
-    assert referenced == {ds.SOPInstanceUID for ds in slices}
-    shared = seg.SharedFunctionalGroupsSequence[0]
-    np.testing.assert_allclose(
-        shared.PlaneOrientationSequence[0].ImageOrientationPatient,
-        slices[0].ImageOrientationPatient,
-        atol=1e-6,
-    )
-    np.testing.assert_allclose(
-        shared.PixelMeasuresSequence[0].PixelSpacing, slices[0].PixelSpacing, atol=1e-6
-    )
-    by_uid = {ds.SOPInstanceUID: k for k, ds in enumerate(slices)}
-    frames_k = []
-    for frame in seg.PerFrameFunctionalGroupsSequence:
-        uid = frame.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
-        k = by_uid[uid]
-        frames_k.append(k)
-        np.testing.assert_allclose(
-            frame.PlanePositionSequence[0].ImagePositionPatient, slices[k].ImagePositionPatient, atol=1e-4
-        )
-    # empty slices are left out; every slice with a lesion voxel has exactly one frame
-    assert sorted(frames_k) == [int(k) for k in np.flatnonzero(mask.reshape(len(mask), -1).any(axis=1))]
-    pixels = seg.get_pixels_by_source_instance(
-        source_sop_instance_uids=[ds.SOPInstanceUID for ds in slices],
-        segment_numbers=[1],
-        combine_segments=True,
-        skip_overlap_checks=True,
-    )
-    assert pixels.shape == mask.shape
-    assert np.array_equal(pixels != 0, mask != 0)
-
-
-def dciodvfy(path: Path) -> None:
-    """Validate with dciodvfy where installed: exit code 0 and no 'Error' line."""
-    tool = shutil.which("dciodvfy")
-    if tool is None:
-        pytest.skip("dciodvfy (Debian dicom3tools) is not installed: run scripts/setup_dicom_tools.sh")
-    proc = subprocess.run([tool, str(path)], capture_output=True, text=True, timeout=300)
-    report = proc.stdout + proc.stderr
-    assert proc.returncode == 0, report
-    assert not [line for line in report.splitlines() if line.startswith("Error")], report
 
 
 def _segment_codes(path: Path) -> dict:

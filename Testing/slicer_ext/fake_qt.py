@@ -29,7 +29,7 @@ class FakeWidget:
         self.text, self.enabled, self.toolTip, self.visible = "", True, "", True
         self.clicked, self.valueChanged = FakeSignal(), FakeSignal()
         self.currentIndexChanged, self.currentPathChanged = FakeSignal(), FakeSignal()
-        self.maximum, self.value, self.segmentationNode = 100, 0, None
+        self.maximum, self.value, self.segmentationNode, self.mrmlTableNode = 100, 0, None, None
         self.__dict__.update(props)
 
     def setMaximum(self, value) -> None:
@@ -40,6 +40,9 @@ class FakeWidget:
 
     def setSegmentationNode(self, node) -> None:
         self.segmentationNode = node
+
+    def setMRMLTableNode(self, node) -> None:
+        self.mrmlTableNode = node
 
 
 class FakeComboBox(FakeWidget):
@@ -102,11 +105,13 @@ class FakeSettings:
         self.store[key] = value
 
 
-def fake_qt_module(existing_directory: str = "") -> types.ModuleType:
+def fake_qt_module(existing_directory: str = "", save_file: str = "") -> types.ModuleType:
     module = types.ModuleType("qt")
     module.QTimer = FakeTimer
     module.QSettings = FakeSettings
-    module.QFileDialog = types.SimpleNamespace(getExistingDirectory=lambda *a: existing_directory)
+    module.QFileDialog = types.SimpleNamespace(
+        getExistingDirectory=lambda *a: existing_directory, getSaveFileName=lambda *a: save_file
+    )
     module.Qt = types.SimpleNamespace(ToolTipRole=3)
     return module
 

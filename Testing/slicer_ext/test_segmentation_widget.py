@@ -124,3 +124,37 @@ def test_a_failed_start_is_reported_in_the_status_line(a_panel, an_oblique_ct_fi
     node.modelFolder = str(tmp_path / "missing")
     ui.applyButton.clicked.emit()
     assert ui.statusLabel.text.startswith("Failed to start COIN") and not a_panel.panel.logic.isRunning()
+
+
+def test_lesion_table_and_save_as_dicom_seg_for_a_dicom_input(a_panel, tmp_path):
+    """CT loaded from pydicom's CT series: the table view shows the lesion table, the SEG references it."""
+    import numpy as np
+    import pydicom
+    from dicom_testkit import check_seg_against_source
+
+    from coin_core.infer.lesion_table import measure_lesions
+    from coin_slicer.node_io import volumeFromNode
+
+    ui, node, panel = a_panel.ui, a_panel.node, a_panel.panel
+    series = Path(pydicom.__file__).parent / "data" / "test_files" / "dicomdirtests" / "98892001" / "CT5N"
+    node.inputVolume = a_panel.scene.load(
+        sorted(series.iterdir())[0]
+    )  # the archetype reader reads the series
+    node.modelFolder, node.threshold, node.postprocess = str(a_panel.models / "tiny"), 0.07, "none"
+    ui.applyButton.clicked.emit()
+    _run_until(panel, lambda: ui.statusLabel.text.startswith("Done"))
+    segmentation = ui.show3DButton.segmentationNode
+    table = ui.lesionTableView.mrmlTableNode
+    assert table is not None and table.GetName() == "CT COIN lesions"
+    ct = volumeFromNode(node.inputVolume)
+    mask = a_panel.scene.segmentArray(
+        segmentation, segmentation.GetAttribute("COIN.segmentId"), node.inputVolume
+    )
+    assert mask.any()
+    assert table.GetNumberOfRows() == len(measure_lesions(ct.with_array(mask), ct))
+    assert ui.saveDicomSegButton.enabled
+    target = tmp_path / "saved" / "lesion_seg.dcm"
+    sys.modules["qt"].QFileDialog.getSaveFileName = lambda *a: str(target)
+    ui.saveDicomSegButton.clicked.emit()
+    assert ui.statusLabel.text == f"Saved {target}"
+    check_seg_against_source(target, series, (mask > 0).astype(np.uint8))

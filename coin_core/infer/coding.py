@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from coin_core import __version__
+
 SEGMENT_NAME = "lesion"
 CATEGORY_CONTEXT = "Segmentation category and type - 3D Slicer General Anatomy list"
 ANATOMY_CONTEXT = "Anatomic codes - DICOM master list"
@@ -58,7 +60,7 @@ class SegmentCoding:
     anatomy: tuple[str, str, str] | None = None
     color: tuple[float, float, float] = SEGMENT_COLOR
     algorithm_name: str = "COIN"
-    algorithm_version: str = ""
+    algorithm_version: str = __version__  # the coin version when the model is not known
     edited: bool = False
 
     def terminology(self) -> dict[str, object]:
