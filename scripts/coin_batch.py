@@ -1,4 +1,4 @@
-"""Headless COIN batch: every CT in a folder -> .seg.nrrd + counterfactual + difference map.
+"""Headless COIN batch: every CT in a folder -> .seg.nrrd, counterfactual, difference map, lesion table.
 
 Runs the COINSegmentation logic blocking, exactly as the panel does (worker process, import onto
 the input's grid), then saves the nodes with Slicer's storage nodes. Two ways to run it::
@@ -7,9 +7,12 @@ the input's grid), then saves the nodes with Slicer's storage nodes. Two ways to
         --model ~/.coin/models/demo --input scans/ --output results/
     PYTHONPATH=. python scripts/coin_batch.py --model Resources/DemoModel --input scans/ --output results/
 
-For each input NAME.nii.gz / .nii / .nrrd / .mha it writes NAME.seg.nrrd (segment "lesion"),
-NAME_counterfactual.nrrd and NAME_difference.nrrd into --output. A scan that fails is reported and
-skipped; the exit code is 1 when any scan failed.
+For each input NAME.nii.gz / .nii / .nrrd / .mha, and each DICOM series folder NAME/ in --input, it
+writes NAME.seg.nrrd (coded segment "lesion"), NAME_counterfactual.nrrd, NAME_difference.nrrd and
+NAME_lesions.csv (one row per connected lesion, docs/outputs.md) into --output; with --dicom-seg also
+NAME_lesion_seg.dcm, a DICOM SEG referencing the series (DICOM inputs only: any other scan fails with a
+message). A scan's files appear all together or not at all. A scan that fails is reported and skipped;
+the exit code is 1 when any scan failed.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ def parseArgs(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--postprocess", default="paper", choices=("paper", "3d", "none"))
     parser.add_argument(
         "--all-slices", action="store_true", help="no screening: every slice gets a counterfactual"
+    )
+    parser.add_argument(
+        "--dicom-seg", action="store_true", help="also write NAME_lesion_seg.dcm for DICOM series inputs"
     )
     return parser.parse_args(argv)
 
@@ -82,13 +88,23 @@ def sceneAndVolumesLogic():
     return scene, logics["Volumes"], keep
 
 
+def isDicomFolder(path: Path) -> bool:
+    from coin_core.io.dicom import is_dicom_file
+
+    return path.is_dir() and any(is_dicom_file(p) for p in path.iterdir() if p.is_file())
+
+
 def inputFiles(path: Path) -> list[Path]:
-    if path.is_file():
+    """Volume files and DICOM series folders in ``path`` (or ``path`` itself)."""
+    if path.is_file() or isDicomFolder(path):
         return [path]
-    return sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(SUFFIXES))
+    entries = sorted(path.iterdir())
+    return [p for p in entries if (p.is_file() and p.name.lower().endswith(SUFFIXES)) or isDicomFolder(p)]
 
 
 def stem(path: Path) -> str:
+    if path.is_dir():
+        return path.name
     name = path.name
     for suffix in SUFFIXES:
         if name.lower().endswith(suffix):
@@ -109,18 +125,45 @@ def writeNode(node, path: Path, segmentation: bool = False) -> None:
         raise RuntimeError(f"could not write {path}")
 
 
-def processOne(scene, volumesLogic, logic, parameters, path: Path, output: Path) -> None:
-    """Segment one scan and write its three files; the scene is left as it was."""
+def processOne(
+    scene, volumesLogic, logic, parameters, path: Path, output: Path, dicomSeg: bool = False
+) -> None:
+    """Segment one scan and write its files (all or none); the scene is left as it was."""
+    from coin_core.fileutil import OutputSet
+    from coin_core.infer.lesion_table import write_lesions_csv
+    from coin_slicer.lesion_results import LesionResults
+
+    if dicomSeg and not isDicomFolder(path):
+        raise RuntimeError(
+            "--dicom-seg: this scan is not a DICOM series folder, so no DICOM SEG can reference it"
+        )
     before = {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
     try:
-        volume = volumesLogic.AddArchetypeVolume(str(path), stem(path), 0)
+        # a DICOM series loads through the archetype reader from one of its files
+        archetype = sorted(p for p in path.iterdir() if p.is_file())[0] if path.is_dir() else path
+        volume = volumesLogic.AddArchetypeVolume(str(archetype), stem(path), 0)
         if volume is None:
             raise RuntimeError(f"Slicer could not read {path} as a volume")
         outputs = logic.process(volume, parameters, waitForCompletion=True).outputs
         name = stem(path)
-        writeNode(outputs.segmentation, output / f"{name}.seg.nrrd", segmentation=True)
-        writeNode(outputs.counterfactual, output / f"{name}_counterfactual.nrrd")
-        writeNode(outputs.difference, output / f"{name}_difference.nrrd")
+        results = LesionResults(scene)
+        files = {
+            "segmentation": output / f"{name}.seg.nrrd",
+            "counterfactual": output / f"{name}_counterfactual.nrrd",
+            "difference": output / f"{name}_difference.nrrd",
+            "lesions": output / f"{name}_lesions.csv",
+        }
+        if dicomSeg:
+            files["dicom_seg"] = output / f"{name}_lesion_seg.dcm"
+        with OutputSet(list(files.values()), overwrite=True) as out:
+            if dicomSeg:  # first: an empty mask or another grid fails before anything is written
+                results.saveDicomSeg(
+                    outputs.segmentation, out.tmp(files["dicom_seg"]), path, parameters.modelFolder
+                )
+            writeNode(outputs.segmentation, out.tmp(files["segmentation"]), segmentation=True)
+            writeNode(outputs.counterfactual, out.tmp(files["counterfactual"]))
+            writeNode(outputs.difference, out.tmp(files["difference"]))
+            write_lesions_csv(results.measure(outputs.segmentation), out.tmp(files["lesions"]))
     finally:
         from coin_slicer.scene_helpers import removeNodesNotIn
 
@@ -139,13 +182,13 @@ def main(argv: list[str]) -> int:
     output.mkdir(parents=True, exist_ok=True)
     files = inputFiles(Path(args.input).expanduser())
     if not files:
-        print(f"coin_batch: no {', '.join(SUFFIXES)} files in {args.input}", file=sys.stderr)
+        print(f"coin_batch: no {', '.join(SUFFIXES)} files or DICOM folders in {args.input}", file=sys.stderr)
         return 2
     failed = 0
     for index, path in enumerate(files, 1):
         start = time.monotonic()
         try:
-            processOne(scene, volumesLogic, logic, parameters, path, output)
+            processOne(scene, volumesLogic, logic, parameters, path, output, args.dicom_seg)
         except Exception as err:  # one bad scan must not stop the batch; it is reported and counted
             failed += 1
             print(f"[{index}/{len(files)}] {path.name}: FAILED: {err}", file=sys.stderr, flush=True)

@@ -36,7 +36,8 @@ def test_the_batch_writes_three_files_per_scan_on_the_scans_grid_and_reports_a_b
     assert "broken.nii.gz: FAILED" in proc.stderr and "patient1.nrrd: done" in proc.stdout
     assert "1 of 2 scans written" in proc.stdout
     assert sorted(p.name for p in out.iterdir()) == [
-        "patient1.seg.nrrd", "patient1_counterfactual.nrrd", "patient1_difference.nrrd"
+        "patient1.seg.nrrd", "patient1_counterfactual.nrrd", "patient1_difference.nrrd",
+        "patient1_lesions.csv",
     ]  # fmt: skip
     ct = read_volume(an_oblique_ct_file)
     for name in ("patient1_counterfactual.nrrd", "patient1_difference.nrrd"):
@@ -47,3 +48,43 @@ def test_the_batch_writes_three_files_per_scan_on_the_scans_grid_and_reports_a_b
     seg = a_scene.segmentationsLogic.LoadSegmentationFromFile(str(out / "patient1.seg.nrrd"), False, "back")
     assert seg.GetSegmentation().GetNumberOfSegments() == 1
     assert seg.GetSegmentation().GetNthSegment(0).GetName() == "lesion"
+
+
+def test_dicom_series_folders_get_a_dicom_seg_and_a_lesion_table(an_oblique_ct_file, tmp_path):
+    """--dicom-seg: a DICOM series folder gets its SEG; an NRRD scan fails with a message, writes nothing."""
+    import csv
+    import shutil
+
+    import pydicom
+    import slicerio
+    from coin_testkit import make_tiny_model
+    from dicom_testkit import check_seg_against_source
+
+    from coin_core.infer.lesion_table import measure_lesions
+    from coin_core.io import read_volume
+
+    series = Path(pydicom.__file__).parent / "data" / "test_files" / "dicomdirtests" / "98892001" / "CT5N"
+    scans = tmp_path / "scans"
+    shutil.copytree(series, scans / "CT5N")
+    (scans / "patient1.nrrd").write_bytes(an_oblique_ct_file.read_bytes())
+    model = make_tiny_model(tmp_path / "model")
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(ROOT / "scripts" / "coin_batch.py"), "--model", str(model),
+           "--input", str(scans), "--output", str(out), "--device", "cpu", "--all-slices",
+           "--threshold", "0.07", "--postprocess", "none", "--dicom-seg"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 1, proc.stderr
+    assert "patient1.nrrd: FAILED: --dicom-seg" in proc.stderr and "CT5N: done" in proc.stdout
+    assert sorted(p.name for p in out.iterdir()) == [
+        "CT5N.seg.nrrd", "CT5N_counterfactual.nrrd", "CT5N_difference.nrrd", "CT5N_lesion_seg.dcm",
+        "CT5N_lesions.csv",
+    ]  # fmt: skip
+    mask = np.asarray(slicerio.read_segmentation(str(out / "CT5N.seg.nrrd"))["voxels"]).transpose(2, 1, 0)
+    assert mask.any()
+    check_seg_against_source(out / "CT5N_lesion_seg.dcm", scans / "CT5N", (mask != 0).astype(np.uint8))
+    ct = read_volume(series)
+    with open(out / "CT5N_lesions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    expected = measure_lesions(ct.with_array(mask), ct)
+    assert [int(r["voxels"]) for r in rows] == [les.voxels for les in expected]
