@@ -25,6 +25,8 @@ from coin_core.errors import CoinError
 from coin_core.models.config import NetworkConfig, network_preset
 
 CONFIG_DIR = Path(__file__).parent / "configs"
+DEFAULT_PRESET = "small"
+"""The preset ``coin train``, COINTraining and :func:`load_config` use when none is named."""
 METHODS = ("coin", "singla")
 
 
@@ -171,7 +173,7 @@ class TrainConfig:
 
 
 def load_config(
-    source: str | os.PathLike[str] | dict[str, Any] = "small",
+    source: str | os.PathLike[str] | dict[str, Any] = DEFAULT_PRESET,
     overrides: dict[str, Any] | None = None,
 ) -> TrainConfig:
     """Load and validate a training config.
@@ -195,8 +197,25 @@ def load_config(
 
 
 def preset_names() -> list[str]:
-    """Names of the packaged config presets."""
+    """Names of the packaged config presets (every ``coin_core/configs/*.yaml``)."""
     return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def preset_summary(name: str) -> str:
+    """The leading comment of a packaged preset's YAML file, as one line (for menus and tooltips).
+
+    Raises:
+        CoinError: ``name`` is not a packaged preset.
+    """
+    path = CONFIG_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise CoinError(f"Unknown preset '{name}'.", f"use one of {preset_names()}.")
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    return " ".join(lines)
 
 
 def _resolve(source: Any, seen: tuple[str, ...]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from coin_core import __version__
 from coin_core.data.window import IntensityWindow
 from coin_core.errors import CoinError
 from coin_core.fileutil import OutputSet
+from coin_core.infer.postprocess import DEFAULT_THRESHOLD
 from coin_core.models.config import NetworkConfig
 
 FORMAT_VERSION = 1
@@ -57,7 +58,7 @@ class ModelCard:
     architecture: NetworkConfig
     input_size: int
     window: IntensityWindow
-    threshold: float = 0.25
+    threshold: float = DEFAULT_THRESHOLD
     label_names: tuple[str, str] = ("normal", "abnormal")
     training_data: dict[str, Any] = field(default_factory=dict)
     validation_metrics: dict[str, Any] = field(default_factory=dict)

@@ -8,7 +8,6 @@ extra folders the user added with "Add model folder...".
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ MODELS_DIR_ENV = "COIN_MODELS_DIR"
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One listed model: a display name, its folder and its card's description."""
+    """One listed model: a display name, its folder and a line about it from its card."""
 
     name: str
     folder: str
@@ -47,13 +46,32 @@ def bundledDemoModel() -> Path | None:
     return folder if isModelFolder(folder) else None
 
 
-def _entry(folder: Path, prefix: str = "") -> ModelEntry:
+def modelDescription(folder: str | Path) -> str:
+    """One line about the model, from its card (``coin_core.modelfile.read_card``).
+
+    A folder whose card cannot be read is still listed, with the reason as its description (running
+    it then fails with the same message).
+    """
+    from coin_core.errors import CoinError
+    from coin_core.modelfile import read_card
+
     try:
-        card = json.loads((folder / "model.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        card = {}
-    description = card.get("description", "") if isinstance(card, dict) else ""
-    return ModelEntry(f"{prefix}{folder.name}", str(folder), str(description))
+        card = read_card(Path(folder).expanduser())
+    except CoinError as err:
+        return f"Not usable: {err}"
+    data = card.training_data
+    parts = [f"{card.method.upper()}, {card.input_size} px input, threshold {card.threshold:g}"]
+    if data.get("host"):
+        parts.append(f"host {data['host']}")
+    if data.get("train_slices"):
+        parts.append(f"{data['train_slices']} training slices")
+    if data.get("single_patient"):
+        parts.append("single-patient training data")
+    return "; ".join(parts)
+
+
+def _entry(folder: Path, prefix: str = "") -> ModelEntry:
+    return ModelEntry(f"{prefix}{folder.name}", str(folder), modelDescription(folder))
 
 
 def listModels(

@@ -16,12 +16,14 @@ the scene exactly as it was, because nodes are created only after every output f
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from coin_core.errors import CoinError
+from coin_core.infer.postprocess import DEFAULT_POSTPROCESS
 
 from .locations import coinCoreSearchPath
 from .node_io import arrayFromNode, checkSameGeometry, readVolumeFile, volumeFromNode, writeVolumeFile
@@ -36,7 +38,6 @@ REF_INPUT, REF_COUNTERFACTUAL, REF_DIFFERENCE = "COIN.input", "COIN.counterfactu
 ATTR_SEGMENT_ID, ATTR_THRESHOLD, ATTR_POSTPROCESS = "COIN.segmentId", "COIN.threshold", "COIN.postprocess"
 # the model that made the segment; "1" once edited by hand; "1" while COIN itself writes the segment
 ATTR_MODEL, ATTR_EDITED, ATTR_UPDATING = "COIN.modelFolder", "COIN.edited", "COIN.updating"
-DEFAULT_THRESHOLD = 0.25
 
 
 @dataclass
@@ -47,7 +48,7 @@ class SegmentationParameters:
     device: str = "auto"
     screening: bool = True
     threshold: float | None = None
-    postprocess: str = "paper"
+    postprocess: str = DEFAULT_POSTPROCESS
 
     def asArgList(self) -> list[str]:
         args = ["--model", str(Path(self.modelFolder).expanduser()), "--device", self.device]
@@ -93,12 +94,18 @@ class _Run:
 
 
 def modelThreshold(modelFolder: str | Path) -> float:
-    """The default threshold from the model card, or 0.25 when the card does not say."""
+    """The model card's default threshold (``coin_core.modelfile.read_card``; cards written without one
+    hold ``coin_core.infer.postprocess.DEFAULT_THRESHOLD``).
+
+    Raises:
+        ValueError: the folder has no valid model card (the message says what is wrong and what to do).
+    """
+    from coin_core.modelfile import read_card
+
     try:
-        card = json.loads((Path(modelFolder).expanduser() / "model.json").read_text(encoding="utf-8"))
-        return float(card.get("threshold", DEFAULT_THRESHOLD))
-    except (OSError, ValueError, TypeError, AttributeError):
-        return DEFAULT_THRESHOLD
+        return float(read_card(Path(modelFolder).expanduser()).threshold)
+    except CoinError as err:
+        raise ValueError(str(err)) from None
 
 
 class SegmentationLogic:
@@ -211,14 +218,17 @@ class SegmentationLogic:
                 files = result.lastEvent.get("metrics", {}).get("outputs")
                 if result.lastEvent.get("stage") != "done" or not files:
                     raise RuntimeError("The worker ended without listing its output files; see the log.")
-                threshold = run.parameters.threshold
-                if threshold is None:
-                    threshold = modelThreshold(run.parameters.modelFolder)
+                used = result.lastEvent.get("metrics", {})
+                if "threshold" not in used or "postprocess" not in used:
+                    raise RuntimeError(
+                        "The worker did not report the threshold and clean-up it used; "
+                        "reinstall the COIN extension so that coin_core and this module match."
+                    )
                 outcome.outputs = self.importOutputs(
                     run.inputVolume,
                     files,
-                    threshold,
-                    run.parameters.postprocess,
+                    float(used["threshold"]),
+                    str(used["postprocess"]),
                     run.outputSegmentation,
                     modelFolder=run.parameters.modelFolder,
                 )
@@ -340,7 +350,7 @@ class SegmentationLogic:
             )
         from coin_core.infer import threshold_difference
 
-        postprocess = postprocess or segmentationNode.GetAttribute(ATTR_POSTPROCESS) or "paper"
+        postprocess = postprocess or segmentationNode.GetAttribute(ATTR_POSTPROCESS) or DEFAULT_POSTPROCESS
         mask = threshold_difference(volumeFromNode(diffNode), float(threshold), postprocess)
         maskArray = getattr(mask, "array", mask) > 0
         segmentationNode.SetAttribute(ATTR_UPDATING, "1")  # COIN's own write, not an edit by hand

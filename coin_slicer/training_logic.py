@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from coin_core.config import DEFAULT_PRESET
+
 from .events_plot import EventsFollower, TrainingPlot
 from .locations import coinCoreSearchPath
 from .model_catalog import defaultModelsFolder, registerModel
@@ -40,7 +42,7 @@ class TrainingParameters:
 
     dataFolder: str
     runFolder: str
-    preset: str = "small"
+    preset: str = DEFAULT_PRESET
     host: str = "kidney"
     device: str = "auto"
     extraTrainArgs: list[str] = field(default_factory=list)
@@ -76,7 +78,7 @@ def prepareCommand(dataFolder: str | Path, host: str) -> list[str]:
     (dataset.json "slicer_cases") whose labels include a lesion-like segment (cyst, tumour, lesion, ...)
     gives ``coin data prepare`` with those masks; anything else gives ``coin data synth-lesions``.
     """
-    import re
+    from coin_core.data.benchmark_build import LESION_NAME
 
     folder = Path(dataFolder)
     csv = folder / "slice_labels.csv"
@@ -87,9 +89,8 @@ def prepareCommand(dataFolder: str | Path, host: str) -> list[str]:
     except (OSError, ValueError):
         meta = {}
     labels = meta.get("labels", {}) if isinstance(meta, dict) else {}
-    lesionName = re.compile(r"cyst|tumou?r|lesion|mass|nodule|metasta|cancer|carcinoma", re.IGNORECASE)
     hosts = {h.strip() for h in host.split(",")}
-    if "slicer_cases" in meta and any(lesionName.search(str(n)) and n not in hosts for n in labels):
+    if "slicer_cases" in meta and any(LESION_NAME.search(str(n)) and n not in hosts for n in labels):
         return ["data", "prepare", "--data", str(folder), "--host", host]
     return ["data", "synth-lesions", "--data", str(folder), "--host", host]
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from coin_core.infer.postprocess import DEFAULT_THRESHOLD
+
 
 class Overlay(str, enum.Enum):
     """What the slice views show behind the segmentation."""
@@ -68,7 +70,7 @@ class ReviewState:
     """Reviewing a result: threshold, which image is shown, and the lesion's size."""
 
     has_result: bool = False
-    threshold: float = 0.25
+    threshold: float = DEFAULT_THRESHOLD
     overlay: Overlay = Overlay.IMAGE
     voxel_count: int = 0
     volume_ml: float = 0.0

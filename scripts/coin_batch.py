@@ -26,13 +26,16 @@ SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
 
 
 def parseArgs(argv: list[str]) -> argparse.Namespace:
+    """The command line; option choices and defaults come from coin_core (call ``importLogic`` first)."""
+    from coin_core.infer.postprocess import DEFAULT_POSTPROCESS, POSTPROCESS_MODES
+
     parser = argparse.ArgumentParser(prog="coin_batch.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="COIN model folder (model.json + *.safetensors)")
     parser.add_argument("--input", required=True, help="folder of CT volumes (or one file)")
     parser.add_argument("--output", required=True, help="folder for the results (created if missing)")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
     parser.add_argument("--threshold", type=float, default=None, help="difference threshold (model card's)")
-    parser.add_argument("--postprocess", default="paper", choices=("paper", "3d", "none"))
+    parser.add_argument("--postprocess", default=DEFAULT_POSTPROCESS, choices=POSTPROCESS_MODES)
     parser.add_argument(
         "--all-slices", action="store_true", help="no screening: every slice gets a counterfactual"
     )
@@ -171,8 +174,8 @@ def processOne(
 
 
 def main(argv: list[str]) -> int:
-    args = parseArgs(argv)
     SegmentationLogic, SegmentationParameters = importLogic()
+    args = parseArgs(argv)
     scene, volumesLogic, _keepAlive = sceneAndVolumesLogic()
     parameters = SegmentationParameters(
         args.model, args.device, not args.all_slices, args.threshold, args.postprocess

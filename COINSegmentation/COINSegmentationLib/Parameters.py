@@ -2,13 +2,15 @@
 
 Each field is bound to the widget whose ``SlicerParameterName`` dynamic property names it in
 Resources/UI/COINSegmentation.ui (``connectGui``). The model is kept as a folder path; the widget
-fills the model list itself.
+fills the model list itself. Defaults and choices come from coin_core (one source).
 """
 
 from typing import Annotated
 
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+
+from coin_core.infer.postprocess import DEFAULT_POSTPROCESS, DEFAULT_THRESHOLD, POSTPROCESS_MODES
 
 
 @parameterNodeWrapper
@@ -19,6 +21,6 @@ class COINSegmentationParameterNode:
     modelFolder: str = ""
     device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
     screening: bool = True
-    threshold: Annotated[float, WithinRange(0.0, 1.0)] = 0.25
-    postprocess: Annotated[str, Choice(["paper", "3d", "none"])] = "paper"
+    threshold: Annotated[float, WithinRange(0.0, 1.0)] = DEFAULT_THRESHOLD
+    postprocess: Annotated[str, Choice(list(POSTPROCESS_MODES))] = DEFAULT_POSTPROCESS
     outputSegmentation: vtkMRMLSegmentationNode

@@ -11,6 +11,7 @@ import qt
 import slicer
 from slicer.i18n import tr as _
 
+from coin_core.infer.postprocess import POSTPROCESS_MODES
 from coin_slicer.lesion_results import REF_LESION_TABLE, LesionResults, dicomSourceFolder
 from coin_slicer.model_catalog import defaultModelsFolder, isModelFolder, listModels
 from coin_slicer.segmentation_logic import (
@@ -43,6 +44,9 @@ class SegmentationWidget(LogicPanel):
         self._rethresholdTimer.setSingleShot(True)
         self._rethresholdTimer.setInterval(150)
         self._rethresholdTimer.timeout.connect(self.onRethreshold)
+        self.ui.postprocessComboBox.clear()
+        for mode in POSTPROCESS_MODES:
+            self.ui.postprocessComboBox.addItem(mode, mode)
         self.ui.applyButton.clicked.connect(self.onApplyClicked)
         self.ui.addModelFolderButton.clicked.connect(self.onAddModelFolder)
         self.ui.saveDicomSegButton.clicked.connect(self.onSaveDicomSeg)
@@ -94,7 +98,10 @@ class SegmentationWidget(LogicPanel):
         folder = self.ui.modelComboBox.itemData(index) if index >= 0 else ""
         if self._parameterNode is not None and folder and folder != self._parameterNode.modelFolder:
             self._parameterNode.modelFolder = folder
-            self._parameterNode.threshold = modelThreshold(folder)
+            try:
+                self._parameterNode.threshold = modelThreshold(folder)
+            except ValueError as err:  # the run would fail with the same message; say it now
+                self._reportError(str(err))
         self._updateActionButton()
 
     def onAddModelFolder(self) -> None:

@@ -9,6 +9,8 @@ from typing import Annotated
 from slicer import vtkMRMLTableNode
 from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 
+from coin_core.config import DEFAULT_PRESET, preset_names
+
 
 @parameterNodeWrapper
 class COINTrainingParameterNode:
@@ -16,7 +18,7 @@ class COINTrainingParameterNode:
 
     dataFolder: Path
     runFolder: Path
-    preset: Annotated[str, Choice(["small", "paper"])] = "small"
+    preset: Annotated[str, Choice(preset_names())] = DEFAULT_PRESET
     host: str = "kidney"
     device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
     sliceLabelTable: vtkMRMLTableNode

@@ -33,6 +33,18 @@ def pairedSegmentation(scene, volumeNode):
     return found
 
 
+def fillPresets(combo) -> None:
+    """Every training preset coin_core ships (coin_core/configs), its leading comment as tooltip."""
+    import qt
+
+    from coin_core.config import preset_names, preset_summary
+
+    combo.clear()
+    for name in preset_names():
+        combo.addItem(name, name)
+        combo.setItemData(combo.count - 1, preset_summary(name), qt.Qt.ToolTipRole)
+
+
 class TrainingWidget(LogicPanel):
     """Controller of the training panel; ``logic`` can be any object with TrainingLogic's interface."""
 
@@ -40,6 +52,7 @@ class TrainingWidget(LogicPanel):
         LogicPanel.__init__(
             self, ui, logic or TrainingLogic(slicer.mrmlScene), doShowInfoWindows, pollIntervalMs=500
         )
+        fillPresets(self.ui.presetComboBox)
         self.ui.startButton.clicked.connect(self.onStartClicked)
         self.ui.dataSourceComboBox.currentIndexChanged.connect(self._updateSourceWidgets)
         self.ui.runFolderPathLineEdit.currentPathChanged.connect(self.onRunFolderChanged)

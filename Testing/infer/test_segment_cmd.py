@@ -91,6 +91,8 @@ def test_phantom_run_writes_the_six_outputs_and_speaks_the_protocol(phantom_run,
     assert stages[0] == "load" and stages[-1] == "done" and "segment" in stages
     seg = [e for e in lines if e["stage"] == "segment"]
     assert seg[-1]["done"] == seg[-1]["total"] == 12 and "eta_s" in seg[0]["metrics"]
+    used = lines[-1]["metrics"]  # the done line says which threshold and clean-up made the mask
+    assert (used["threshold"], used["postprocess"]) == (0.02, "paper")
     outputs = lines[-1]["metrics"]["outputs"]
     assert set(outputs) == {
         "counterfactual",

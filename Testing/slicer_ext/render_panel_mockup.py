@@ -32,6 +32,9 @@ SAMPLE = {
     "dataFolderPathLineEdit": "~/data/Dataset001_Kidney",
     "runFolderPathLineEdit": "~/coin-runs/kidney-v1",
     "hostLineEdit": "kidney",
+    "presetComboBox": "small",
+    "thresholdSlider": 0.25,
+    "postprocessComboBox": "paper",
     "startButton": "Stop",
     "metricsLabel": "Validation: val/auc 0.91, val/cv 0.83",
 }
@@ -106,7 +109,7 @@ def _control(draw, x, y, w, cls, widget, name, font, samples) -> None:
             draw.line([(x + 3, y + 11), (x + 6, y + 15), (x + 12, y + 6)], fill=ACCENT, width=2)
         draw.text((x + 22, y + 3), _text(widget), fill=FG, font=font)
     elif cls == "ctkSliderWidget":
-        value = float(_prop(widget, "value") or 0)
+        value = float(sample if sample is not None else _prop(widget, "value") or 0)
         draw.line([(x, y + h / 2), (x + w - 70, y + h / 2)], fill=FRAME, width=4)
         hx = x + (w - 70) * value
         draw.ellipse((hx - 7, y + h / 2 - 7, hx + 7, y + h / 2 + 7), fill=ACCENT)

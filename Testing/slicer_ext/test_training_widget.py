@@ -129,3 +129,14 @@ def test_a_volume_without_segmentation_needs_a_computed_host(a_training_panel, a
     node.host = "body"
     node.Modified()
     assert ui.startButton.enabled and ui.startButton.toolTip == ""
+
+
+def test_the_preset_list_is_every_preset_coin_core_ships_with_its_summary(a_training_panel):
+    from coin_core.config import CONFIG_DIR, preset_summary
+
+    combo = a_training_panel.ui.presetComboBox
+    shipped = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+    assert [combo.itemData(i) for i in range(combo.count)] == shipped
+    assert {"small", "paper", "kidney"} <= set(shipped)
+    tips = [combo.itemData(i, "tooltip") for i in range(combo.count)]
+    assert tips == [preset_summary(name) for name in shipped] and all(tips)

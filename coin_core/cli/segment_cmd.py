@@ -15,6 +15,7 @@ from pathlib import Path
 
 from coin_core.cli.progress_bar import Reporter, add_progress_option
 from coin_core.errors import CoinError
+from coin_core.infer.postprocess import DEFAULT_POSTPROCESS, DEFAULT_THRESHOLD, POSTPROCESS_MODES
 
 EPILOG = """\
 outputs (for an input named NAME, e.g. NAME.nii.gz or a DICOM folder NAME/):
@@ -59,7 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         metavar="T",
-        help="difference threshold in [0, 1] units (default: the model card's, 0.25 as in the paper)",
+        help="difference threshold in [0, 1] units (default: the model card's; cards without one: "
+        f"{DEFAULT_THRESHOLD:g}, as in the paper)",
     )
     p.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument(
@@ -81,8 +83,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--postprocess",
-        default="paper",
-        choices=("paper", "3d", "none"),
+        default=DEFAULT_POSTPROCESS,
+        choices=POSTPROCESS_MODES,
         help="paper (default): per-slice opening, closing, largest component; "
         "3d: per-slice opening and closing, then the largest 3D component; none: raw threshold",
     )
@@ -250,6 +252,8 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
         "outputs": outputs,
         "lesion_voxels": lesion_voxels,
         "lesions": [lesion.to_dict() for lesion in lesions],
+        "threshold": result.threshold,
+        "postprocess": result.postprocess,
         **result.info,
     }
     reporter(ProgressEvent("done", 1, 1, "finished", metrics))

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from coin_core.cli.progress_bar import Reporter, add_progress_option
+from coin_core.config import DEFAULT_PRESET, preset_names
 from coin_core.progress import ProgressEvent
 
 EPILOG = """\
@@ -35,7 +36,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data", required=True, metavar="BENCH", help="prepared slice set (coin data synth-lesions)"
     )
-    p.add_argument("--config", default="small", help="preset (small, paper, singla) or YAML file (small)")
+    p.add_argument(
+        "--config",
+        default=DEFAULT_PRESET,
+        help=f"preset ({', '.join(preset_names())}) or YAML file ({DEFAULT_PRESET})",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (auto)")
     p.add_argument("--events-jsonl", metavar="PATH", help="also write progress events as JSON lines")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")

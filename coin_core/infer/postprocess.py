@@ -25,6 +25,11 @@ if TYPE_CHECKING:
     from coin_core.io import Volume
 
 POSTPROCESS_MODES = ("paper", "3d", "none")
+"""Every clean-up mode (the CLI, the Slicer panel, the web page and the batch script list these)."""
+DEFAULT_POSTPROCESS = "paper"
+DEFAULT_THRESHOLD = 0.25
+"""The difference threshold when nothing else says: the paper's 0.25 in [0, 1] units. A model card
+(``coin_core.modelfile.ModelCard.threshold``) defaults to it; callers take the card's value."""
 
 _SQUARE = np.ones((3, 3), dtype=bool)
 _CUBE = np.ones((3, 3, 3), dtype=bool)
