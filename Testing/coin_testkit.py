@@ -20,8 +20,13 @@ def one_torch_thread():  # noqa: ANN201
     torch.set_num_threads(before)
 
 
-def make_tiny_model(folder: Path, seed: int = 0, threshold: float = 0.25, method: str = "coin") -> Path:
-    """Write a 32x32-input model folder with seeded random weights (fast on CPU, output meaningless)."""
+def make_tiny_model(
+    folder: Path, seed: int = 0, threshold: float = 0.25, method: str = "coin", gate: bool = True
+) -> Path:
+    """Write a 32x32-input model folder with seeded random weights (fast on CPU, output meaningless).
+
+    With ``gate`` it gets an anatomy gate that admits every slice (:func:`add_open_gate`), as
+    ``coin segment`` refuses a model without one."""
     from coin_core import modelfile
     from coin_core.data.window import IntensityWindow
     from coin_core.models import (
@@ -48,4 +53,30 @@ def make_tiny_model(folder: Path, seed: int = 0, threshold: float = 0.25, method
         window=IntensityWindow(-200.0, 400.0),
         threshold=threshold,
     )
-    return modelfile.save_model(folder, card, nets.classifier, nets.encoder, nets.generator)
+    modelfile.save_model(folder, card, nets.classifier, nets.encoder, nets.generator)
+    return add_open_gate(folder) if gate else folder
+
+
+def add_open_gate(folder: Path, seed: int = 0) -> Path:
+    """Fit an anatomy gate that admits every slice into a model folder (the real fit, margin 1e6).
+
+    For models whose output is meaningless anyway (random weights): the tests that use them exercise
+    the plumbing of segment, the worker and the web page. Testing/infer/test_gate.py tests the gate.
+    """
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from coin_core.gate.fit import fit_on_arrays
+    from coin_core.gate.store import write_gate
+    from coin_core.modelfile import load_model
+
+    model = load_model(folder, device="cpu")
+    size = model.card.input_size
+    images = np.random.default_rng(seed).uniform(-1.0, 1.0, (8, size, size)).astype(np.float32)
+    slices = SimpleNamespace(image=images, label=np.array([0, 1] * 4, dtype=np.uint8))
+    gate, details = fit_on_arrays(
+        model.classifier, slices, slices, host="test", data="random test images", margin=1e6
+    )
+    write_gate(folder, gate, details)
+    return folder

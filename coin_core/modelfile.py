@@ -52,6 +52,8 @@ class ModelCard:
         software_version: the coin version that wrote the folder.
         created: ISO time stamp (UTC).
         format_version: version of this layout (1).
+        anatomy_gate: the ``anatomy_gate`` section (empty when the model has none;
+            :mod:`coin_core.gate.store`): which slices look like the training slices.
     """
 
     method: str
@@ -65,6 +67,7 @@ class ModelCard:
     software_version: str = __version__
     created: str = ""
     format_version: int = FORMAT_VERSION
+    anatomy_gate: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form written to ``model.json``."""
@@ -80,6 +83,7 @@ class ModelCard:
             "validation_metrics": self.validation_metrics,
             "software_version": self.software_version,
             "created": self.created,
+            **_gate_entry(self.anatomy_gate),
         }
 
     @classmethod
@@ -129,10 +133,23 @@ class ModelCard:
             software_version=str(d.get("software_version", "")),
             created=str(d.get("created", "")),
             format_version=int(version),
+            anatomy_gate=_parse_gate(d, source),
         )
 
 
 _REEXPORT = "the model folder is damaged or was edited by hand; copy or export it again."
+
+
+def _gate_entry(section: dict[str, Any]) -> dict[str, Any]:
+    from coin_core.gate.store import CARD_KEY
+
+    return {CARD_KEY: section} if section else {}
+
+
+def _parse_gate(d: dict[str, Any], source: str) -> dict[str, Any]:
+    from coin_core.gate.store import CARD_KEY, check_section
+
+    return check_section(d[CARD_KEY], source) if d.get(CARD_KEY) is not None else {}
 
 
 def save_model(
@@ -228,7 +245,14 @@ def load_model(folder: str | os.PathLike[str], device: str = "auto") -> CoinMode
                 "use the model.json that was saved with these weights, or export the model again.",
             ) from None
     dev = pick_device(device)
-    return CoinModel(card, nets.classifier.to(dev), nets.encoder.to(dev), nets.generator.to(dev))
+    gate = _load_gate(folder, card)
+    return CoinModel(card, nets.classifier.to(dev), nets.encoder.to(dev), nets.generator.to(dev), gate)
+
+
+def _load_gate(folder: Path, card: ModelCard) -> Any:
+    from coin_core.gate.store import read_gate
+
+    return read_gate(folder, card.anatomy_gate) if card.anatomy_gate else None
 
 
 class CoinModel:
@@ -237,13 +261,17 @@ class CoinModel:
     Attributes:
         card: the :class:`ModelCard`.
         classifier, encoder, generator: the networks, in eval mode.
+        gate: the :class:`coin_core.gate.AnatomyGate`, or None when the card has none.
     """
 
-    def __init__(self, card: ModelCard, classifier: Any, encoder: Any, generator: Any) -> None:
+    def __init__(
+        self, card: ModelCard, classifier: Any, encoder: Any, generator: Any, gate: Any = None
+    ) -> None:
         self.card = card
         self.classifier = classifier.eval()
         self.encoder = encoder.eval()
         self.generator = generator.eval()
+        self.gate = gate
 
     @property
     def device(self):  # -> torch.device
@@ -267,6 +295,18 @@ class CoinModel:
         with torch.no_grad():
             logits = self.classifier(x.to(self.device, torch.float32)).float().flatten()
         return torch.sigmoid(logits).to(x.device)
+
+    def probability_and_gate_score(self, x: Any) -> tuple[Any, Any]:
+        """P(abnormal) [B] and the anatomy gate's scores [B] (numpy; None without a gate) in one pass."""
+        import torch
+
+        if self.gate is None:
+            return self.probability(x), None
+        self._check(x)
+        with torch.no_grad():
+            logits, pooled = self.classifier.pooled_layers(x.to(self.device, torch.float32), self.gate.layers)
+            scores = self.gate.scores([f.double().cpu().numpy() for f in pooled])
+        return torch.sigmoid(logits.float().flatten()).to(x.device), scores
 
     def counterfactual(self, x: Any) -> Any:
         """The counterfactual slices [B,1,S,S] in [-1, 1] on x's device.

@@ -27,8 +27,12 @@ def tiny_config(input_size: int = TINY_SIZE):  # noqa: ANN201
     )
 
 
-def make_model_folder(folder, input_size: int = TINY_SIZE, seed: int = 0):  # noqa: ANN001, ANN201
-    """A real model folder (model.json + safetensors) holding tiny random networks."""
+def make_model_folder(folder, input_size: int = TINY_SIZE, seed: int = 0, gate: bool = True):  # noqa: ANN001, ANN201
+    """A real model folder (model.json + safetensors) holding tiny random networks.
+
+    With ``gate``, an anatomy gate that admits every slice (``coin_testkit.add_open_gate``)."""
+    from coin_testkit import add_open_gate
+
     from coin_core.data.window import IntensityWindow
     from coin_core.modelfile import ModelCard, save_model
     from coin_core.models import build_networks
@@ -42,7 +46,8 @@ def make_model_folder(folder, input_size: int = TINY_SIZE, seed: int = 0):  # no
         window=IntensityWindow(*WINDOW),
         threshold=0.25,
     )
-    return save_model(folder, card, nets.classifier, nets.encoder, nets.generator)
+    save_model(folder, card, nets.classifier, nets.encoder, nets.generator)
+    return add_open_gate(folder) if gate else folder
 
 
 @pytest.fixture(scope="session")
@@ -113,6 +118,14 @@ class OracleModel:
     def probability(self, x):  # noqa: ANN001, ANN201
         self._model.probability(x)  # run the real network too (device, dtype, layout)
         return self._bright(x).flatten(1).any(dim=1).float()
+
+    @property
+    def gate(self):  # noqa: ANN201
+        return self._model.gate
+
+    def probability_and_gate_score(self, x):  # noqa: ANN001, ANN201
+        _, scores = self._model.probability_and_gate_score(x)  # the real network and gate
+        return self.probability(x), scores
 
     def counterfactual(self, x):  # noqa: ANN001, ANN201
         self._model.counterfactual(x)

@@ -9,6 +9,7 @@ from train_helpers import tiny_overrides
 
 from coin_core.cli.main import main
 from coin_core.config import load_config
+from coin_core.data.benchmark import load_split
 from coin_core.modelfile import load_model
 
 
@@ -87,6 +88,12 @@ def test_classifier_then_train_with_it_ends_with_a_loadable_model(tiny_bench, tm
     model = load_model(run / "model", device="cpu")
     card = json.loads((run / "model" / "model.json").read_text())
     assert model.card.method == "coin" and card["validation_metrics"]["gan_steps"] == 4
+    # coin train ends by fitting the anatomy gate on the same train / val splits
+    gate = card["anatomy_gate"]
+    assert model.gate is not None and gate["host"] == "kidney" and gate["check"]["split"] == "val"
+    assert gate["check"]["normal_passed"] == gate["check"]["normal"] > 0
+    assert gate["check"]["abnormal_passed"] == gate["check"]["abnormal"] > 0
+    assert gate["val_samples"] == len(load_split(tiny_bench, "val").label)
     lines = [json.loads(line) for line in events.read_text().splitlines()]
     assert [e["done"] for e in lines if e["stage"] == "gan"] == [1, 2, 3, 4]
     assert all("eta_s" in e["metrics"] for e in lines if e["stage"] == "gan")

@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "data_cmd",
     "train_cmd",
     "segment_cmd",
+    "model_cmd",
     "evaluate_cmd",
     "export_cmd",
     "benchmark_cmd",

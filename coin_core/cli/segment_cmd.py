@@ -29,6 +29,11 @@ outputs (for an input named NAME, e.g. NAME.nii.gz or a DICOM folder NAME/):
 All are written into --output-dir (default: the current directory), all together or not at
 all; existing files are refused unless --overwrite is given.
 
+which slices get a counterfactual: with --host-mask, the slices holding the host organ; without it,
+the slices the model's anatomy gate places inside its training anatomy (the others are listed as
+"outside the model's training anatomy" in the CSV and the summary). A model without a gate is
+refused unless --host-mask or --no-gate is given (coin model fit-gate adds one).
+
 example:
   coin segment --model Resources/DemoModel --input ct.nii.gz --output-dir results/
   coin segment --model M --input dicom/CT_SERIES/ --output-dir results/ --dicom-seg
@@ -123,6 +128,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also write NAME_lesion_seg.dcm, a DICOM SEG referencing the input series (DICOM folder input)",
     )
+    p.add_argument(
+        "--no-gate",
+        action="store_true",
+        help="do not skip slices outside the model's training anatomy (the model card's anatomy gate, "
+        "docs/anatomy_gate.md); needed for a model without a gate when no --host-mask is given. "
+        "Lesions reported on anatomy the model never saw are meaningless",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     add_progress_option(p)
     p.set_defaults(func=run)
@@ -183,6 +195,39 @@ def _host_filter(args: argparse.Namespace, volume):  # noqa: ANN001, ANN202
     return host_slice_filter(volume, read_volume(args.host_mask), ids, args.min_host_pixels)
 
 
+def _check_gate_early(args: argparse.Namespace) -> None:
+    """Refuse a model without an anatomy gate before reading the CT (segment_volume checks it too)."""
+    if args.host_mask or args.no_gate or not (Path(args.model).expanduser() / "model.json").is_file():
+        return  # a missing or damaged folder gets its own message from the loader
+    from coin_core.infer.segment import no_gate_error
+    from coin_core.modelfile import read_card
+
+    try:
+        card = read_card(Path(args.model).expanduser())
+    except CoinError:
+        return
+    if not card.anatomy_gate:
+        raise no_gate_error()
+
+
+def outside_slices(result) -> list[int]:  # noqa: ANN001
+    """Canonical indices of the slices the anatomy gate skipped."""
+    if result.outside_anatomy is None:
+        return []
+    return [int(k) for k in result.outside_anatomy.nonzero()[0]]
+
+
+def format_ranges(ks: list[int]) -> str:
+    """[1, 2, 3, 7] -> "1-3, 7"."""
+    runs: list[list[int]] = []
+    for k in ks:
+        if runs and k == runs[-1][1] + 1:
+            runs[-1][1] = k
+        else:
+            runs.append([k, k])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
 def _run(args: argparse.Namespace, reporter: Reporter) -> int:
     from coin_core.infer import input_stem, output_paths, segment_volume, write_outputs
     from coin_core.infer.coding import coding_for_model
@@ -209,6 +254,7 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
         from coin_core.io.dicom_seg import check_dicom_source
 
         check_dicom_source(args.input, args.series_uid)
+    _check_gate_early(args)
     reporter(ProgressEvent("load", 0, 2, f"reading {args.input}"))
     volume = read_volume(args.input, series_uid=args.series_uid)
     slice_filter = _host_filter(args, volume)
@@ -225,6 +271,7 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
         device=args.device,
         precision=args.precision,
         slice_filter=slice_filter,
+        anatomy_gate=not args.no_gate,
         progress=reporter,
     )
     lesions = measure_lesions(result.mask, volume)
@@ -248,6 +295,7 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
         ) from None
     outputs = {key: str(path.resolve()) for key, path in written.items()}
     lesion_voxels = int(result.lesion_voxels.sum())
+    outside = outside_slices(result)
     metrics = {
         "outputs": outputs,
         "lesion_voxels": lesion_voxels,
@@ -255,6 +303,7 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
         "threshold": result.threshold,
         "postprocess": result.postprocess,
         **result.info,
+        "outside_anatomy": outside,
     }
     reporter(ProgressEvent("done", 1, 1, "finished", metrics))
     if reporter.mode == "jsonl":
@@ -268,6 +317,12 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
             f"{lesion_voxels} lesion voxels at threshold {result.threshold:g}.",
             file=sys.stderr,
         )
+        if outside:
+            print(
+                f"{len(outside)} slices outside the model's training anatomy, skipped (slice index k, "
+                f"inferior first): {format_ranges(outside)}.",
+                file=sys.stderr,
+            )
         print(format_lesion_table(lesions), file=sys.stderr)
     for path in outputs.values():
         print(path)

@@ -8,7 +8,9 @@ For an input named ``<name>`` (file name without its image suffix, or the DICOM 
   (:mod:`coin_core.infer.segnrrd`, codes from :mod:`coin_core.infer.coding`);
 * ``<name>_slices.csv``: one row per axial slice (inferior to superior): ``slice`` (canonical
   axial index), ``z_mm`` (LPS superior coordinate), ``probability_before``, ``probability_after``,
-  ``counterfactual`` (1 when one was made), ``lesion_voxels``;
+  ``counterfactual`` (1 when one was made), ``lesion_voxels``, ``anatomy_score`` (the anatomy
+  gate's score, empty without a gate; above the card's ``anatomy_gate.threshold`` = outside) and
+  ``note`` ("outside the model's training anatomy" where the gate skipped the slice);
 * ``<name>_overview.png``: the most abnormal slices (:mod:`coin_core.infer.overview`);
 * ``<name>_lesions.csv``: one row per connected lesion (:mod:`coin_core.infer.lesion_table`);
 * ``<name>_lesion_seg.dcm`` (only when asked, for a DICOM series input): a DICOM SEG referencing the
@@ -22,6 +24,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from coin_core.fileutil import OutputSet
 
 if TYPE_CHECKING:
@@ -30,6 +34,7 @@ if TYPE_CHECKING:
     from coin_core.infer.segment import SegmentationResult
     from coin_core.io import Volume
 
+OUTSIDE_NOTE = "outside the model's training anatomy"
 OUTPUT_KEYS = ("counterfactual", "difference", "segmentation", "slices_csv", "overview", "lesions_csv")
 DICOM_SEG_KEY = "dicom_seg"
 _SUFFIXES = {
@@ -71,7 +76,16 @@ def write_slices_csv(result: SegmentationResult, path: str | os.PathLike[str]) -
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(
-            ["slice", "z_mm", "probability_before", "probability_after", "counterfactual", "lesion_voxels"]
+            [
+                "slice",
+                "z_mm",
+                "probability_before",
+                "probability_after",
+                "counterfactual",
+                "lesion_voxels",
+                "anatomy_score",
+                "note",
+            ]
         )
         for k in range(len(result.probability_before)):
             w.writerow(
@@ -82,8 +96,14 @@ def write_slices_csv(result: SegmentationResult, path: str | os.PathLike[str]) -
                     f"{result.probability_after[k]:.6f}",
                     int(result.counterfactual_made[k]),
                     int(voxels[k]),
+                    _score(result.gate_score, k),
+                    OUTSIDE_NOTE if result.outside_anatomy is not None and result.outside_anatomy[k] else "",
                 ]
             )
+
+
+def _score(scores: np.ndarray | None, k: int) -> str:
+    return "" if scores is None or not np.isfinite(scores[k]) else f"{scores[k]:.4f}"
 
 
 def write_outputs(

@@ -4,8 +4,10 @@ Steps (METHOD.md §8.1, per axial slice, in batches):
 
 1. ``to_canonical`` (axes permuted / flipped only, no resampling), so axial slices are ``array[k]``;
 2. the model's intensity window maps HU to [-1, 1]; each slice goes to the model's square input;
-3. ``P(abnormal)`` for every slice (``probability_before``);
-4. a counterfactual for the slices with ``probability_before >= screening`` (every slice when
+3. ``P(abnormal)`` for every slice (``probability_before``) and, in the same classifier pass, the
+   anatomy gate's score (docs/anatomy_gate.md): slices outside the model's training anatomy get no
+   counterfactual (a host-organ slice filter, when given, decides instead);
+4. a counterfactual for the remaining slices with ``probability_before >= screening`` (every one when
    ``screening`` is None), and its probability (``probability_after``; equal to the first where
    no counterfactual was made, since the image is then unchanged);
 5. the change ``x_cf - x`` goes back to the native slice size (bilinear); the difference map is
@@ -71,6 +73,9 @@ class SegmentationResult:
         preview: the most abnormal slices (canonical orientation) for the overview picture.
         preview_pixel_mm: (row, column) pixel size of the preview slices.
         window: the model's intensity window (lo, hi) in HU.
+        gate_score: (K,) the anatomy gate's score per slice (NaN where the model has no gate).
+        outside_anatomy: (K,) True where the gate placed the slice outside the model's training
+            anatomy (no counterfactual was made there).
         info: device, precision, batch size, timings.
     """
 
@@ -87,6 +92,8 @@ class SegmentationResult:
     preview: list[PreviewSlice] = field(default_factory=list)
     preview_pixel_mm: tuple[float, float] = (1.0, 1.0)
     window: tuple[float, float] = (-1000.0, 1000.0)
+    gate_score: np.ndarray | None = None
+    outside_anatomy: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
 
@@ -174,6 +181,7 @@ def segment_volume(
     precision: str = "auto",
     preview_slices: int = 4,
     slice_filter: np.ndarray | None = None,
+    anatomy_gate: bool = True,
     progress: ProgressCallback | None = None,
     should_stop: StopCallback | None = None,
 ) -> SegmentationResult:
@@ -193,6 +201,10 @@ def segment_volume(
         slice_filter: optional boolean per canonical axial slice (inferior first); slices marked False
             get no counterfactual. The classifier was trained on host-organ slices only, so on other
             anatomy its answer means nothing: :func:`host_slice_filter` builds this from a label map.
+            When given, it replaces the anatomy gate.
+        anatomy_gate: without ``slice_filter``, skip the slices the model's anatomy gate places
+            outside its training anatomy (docs/anatomy_gate.md); a model without a gate is refused.
+            False processes every slice the screening passes.
         progress: receives a ``"segment"`` event before the first batch and after each batch (with
             ``eta_s`` and ``slices_per_s``), then ``"postprocess"`` events.
         should_stop: checked before every batch; True raises :class:`CoinCancelled`.
@@ -200,141 +212,317 @@ def segment_volume(
     Returns:
         A :class:`SegmentationResult` in the input's native geometry.
     """
-    import torch
+    thr = _check_request(volume, model, threshold, screening, postprocess, batch_size)
+    hu = canonical_view(volume.array, volume.direction)  # a view: the input is not copied
+    _check_inplane(hu.shape)
+    slice_filter = _check_slice_filter(slice_filter, hu.shape[0])
+    gate_mode = _gate_mode(model, slice_filter, anatomy_gate)
+    runner = _Runner.start(model, device, precision, batch_size, hu.shape)
+    slices = _SliceRecord.empty(hu.shape[0])
+    maps = _OutputMaps.like(volume)
+    runner.run(hu, slices, maps, screening, slice_filter, gate_mode, progress, should_stop)
+    report(
+        progress, ProgressEvent("postprocess", 0, 1, f"threshold {thr:g}, post-processing '{postprocess}'")
+    )
+    mask_canon = threshold_array(maps.diff_canon, thr, postprocess)
+    report(progress, ProgressEvent("postprocess", 1, 1, f"{int(mask_canon.sum())} lesion voxels"))
+    settings = {"threshold": thr, "postprocess": postprocess, "screening": screening, "gate_mode": gate_mode}
+    return _result(volume, model, hu, slices, maps, mask_canon, settings, preview_slices, runner)
 
-    from coin_core.data.slices import plan_slice, to_model, to_native
-    from coin_core.io import from_canonical
 
+def _check_request(
+    volume: Volume,
+    model: Any,
+    threshold: float | None,
+    screening: float | None,
+    postprocess: str,
+    batch_size: int | None,
+) -> float:
+    """Check the arguments before any slow work; returns the threshold to use."""
     check_volume(volume)
     check_postprocess(postprocess)
     if batch_size is not None and batch_size < 1:
         raise CoinError(f"Batch size {batch_size} is too small.", "use a batch size of 1 or more.")
     if screening is not None and not 0.0 <= screening <= 1.0:
         raise CoinError(f"Screening probability {screening} is outside [0, 1].", "use e.g. 0.5.")
-    card = model.card
-    thr = float(card.threshold if threshold is None else threshold)
-    if not 0.0 <= thr <= 1.0:  # fail before the slow part
+    thr = float(model.card.threshold if threshold is None else threshold)
+    if not 0.0 <= thr <= 1.0:
         raise CoinError(
             f"Threshold {thr} is outside [0, 1].", "the difference map is in [0, 1] units; use e.g. 0.25."
         )
-    window = card.window
-    hu = canonical_view(volume.array, volume.direction)  # a view: the input is not copied
-    n_slices, rows, cols = hu.shape
+    return thr
+
+
+def _check_inplane(shape: tuple[int, ...]) -> None:
+    rows, cols = shape[1:]
     if min(rows, cols) < MIN_INPLANE:
         raise CoinError(
             f"The axial slices of the input are {rows} x {cols} pixels; that is not an axial CT.",
             "give a 3D CT volume with at least 16 x 16 pixels per axial slice.",
         )
-    dev = _prepare_model(model, device)
-    batch_size = batch_size or default_batch_size(dev, int(card.input_size))
-    prec = resolve_precision(precision, dev)
-    net = inference_model(model, prec, dev)
-    fmt = torch.channels_last if use_channels_last(dev) else torch.contiguous_format
-    geom = plan_slice((rows, cols), int(card.input_size))
-    half_range = np.float32((window.hi - window.lo) / 2.0)
 
+
+def _check_slice_filter(slice_filter: np.ndarray | None, n_slices: int) -> np.ndarray | None:
+    if slice_filter is None:
+        return None
+    slice_filter = np.asarray(slice_filter, dtype=bool)
+    if slice_filter.shape != (n_slices,):
+        raise CoinError(
+            f"The slice filter has shape {slice_filter.shape}; the volume has {n_slices} axial slices.",
+            "give one True/False per axial slice (see host_slice_filter).",
+        )
+    return slice_filter
+
+
+def _gate_mode(model: Any, slice_filter: np.ndarray | None, anatomy_gate: bool) -> str:
+    """Which rule picks the slices a counterfactual may be made on: "host mask", "anatomy gate" or "off"."""
     if slice_filter is not None:
-        slice_filter = np.asarray(slice_filter, dtype=bool)
-        if slice_filter.shape != (n_slices,):
-            raise CoinError(
-                f"The slice filter has shape {slice_filter.shape}; the volume has {n_slices} axial slices.",
-                "give one True/False per axial slice (see host_slice_filter).",
-            )
-    p_before = np.zeros(n_slices, dtype=np.float32)
-    p_after = np.zeros(n_slices, dtype=np.float32)
-    made = np.zeros(n_slices, dtype=bool)
-    # outputs are allocated in native order and written through canonical views of them
-    cf_native = np.array(volume.array, copy=True)  # the input where no change is made
-    diff_native = np.zeros(volume.array.shape, dtype=np.float32)
-    cf_canon = canonical_view(cf_native, volume.direction)
-    diff_canon = canonical_view(diff_native, volume.direction)
-    report(progress, ProgressEvent("segment", 0, n_slices, f"slices 0/{n_slices}", {"eta_s": None}))
-    eta = EtaEstimator(n_slices)
-    start = time.monotonic()
-    with torch.inference_mode():
-        for k0 in range(0, n_slices, batch_size):
-            check_stop(should_stop)
-            k1 = min(n_slices, k0 + batch_size)
-            hu_b = torch.from_numpy(np.ascontiguousarray(hu[k0:k1], dtype=np.float32)).to(dev)
-            x = to_model(window.normalize(hu_b), geom, "image")[:, None]
-            x = x.contiguous(memory_format=fmt)
-            with autocast(prec, dev):
-                p = net.probability(x).float().reshape(-1)
-            p_before[k0:k1] = p.cpu().numpy()
-            p_after[k0:k1] = p_before[k0:k1]
-            sel = np.ones(k1 - k0, dtype=bool) if screening is None else p_before[k0:k1] >= screening
-            if slice_filter is not None:
-                sel &= slice_filter[k0:k1]
-            if sel.any():
-                idx = torch.from_numpy(np.flatnonzero(sel)).to(dev)
-                xs = x.index_select(0, idx)
-                with autocast(prec, dev):
-                    x_cf = net.counterfactual(xs).float()
-                    pa = net.probability(x_cf.contiguous(memory_format=fmt)).float().reshape(-1)
-                delta = (x_cf - xs.float())[:, 0]
-                delta = to_native(delta, geom, "image")  # one resize serves both outputs
-                d_native = (delta.abs() * 0.5).clamp_(0.0, 1.0)
-                change = delta * float(half_range)
-                ks = k0 + np.flatnonzero(sel)
-                made[ks] = True
-                p_after[ks] = pa.cpu().numpy()
-                diff_canon[ks] = d_native.cpu().numpy()
-                cf_canon[ks] = _apply_change(hu[ks], change.cpu().numpy(), window, cf_canon.dtype)
-            done = k1
-            rate = done / max(time.monotonic() - start, 1e-9)
-            report(
-                progress,
-                ProgressEvent(
-                    "segment",
-                    done,
-                    n_slices,
-                    f"slices {done}/{n_slices}",
-                    {"eta_s": eta.eta_s(done), "slices_per_s": round(rate, 3)},
-                ),
-            )
-    seconds = time.monotonic() - start
-    report(
-        progress, ProgressEvent("postprocess", 0, 1, f"threshold {thr:g}, post-processing '{postprocess}'")
+        return "host mask"
+    if not anatomy_gate:
+        return "off"
+    if getattr(model, "gate", None) is None:
+        raise no_gate_error()
+    return "anatomy gate"
+
+
+def no_gate_error() -> CoinError:
+    """The refusal for a model without an anatomy gate, when no host mask decides instead."""
+    return CoinError(
+        "This model has no anatomy gate, so coin cannot tell which slices show the anatomy it was "
+        "trained on; on other anatomy (e.g. shoulders for a kidney model) it reports lesions that do "
+        "not exist.",
+        "fit one on the slice set the model was trained on (coin model fit-gate --model MODEL --data "
+        "BENCH), or give a host-organ label map (--host-mask), or pass --no-gate to process every "
+        "slice anyway.",
     )
-    mask_canon = threshold_array(diff_canon, thr, postprocess)
+
+
+@dataclass
+class _SliceRecord:
+    """Per canonical axial slice: what the classifier and the gate said, and what was made."""
+
+    p_before: np.ndarray
+    p_after: np.ndarray
+    made: np.ndarray
+    gate_score: np.ndarray
+    outside: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int) -> _SliceRecord:
+        return cls(
+            p_before=np.zeros(n, dtype=np.float32),
+            p_after=np.zeros(n, dtype=np.float32),
+            made=np.zeros(n, dtype=bool),
+            gate_score=np.full(n, np.nan, dtype=np.float64),
+            outside=np.zeros(n, dtype=bool),
+        )
+
+
+@dataclass
+class _OutputMaps:
+    """The counterfactual (input dtype) and difference (float32) volumes, native order + canonical views."""
+
+    cf_native: np.ndarray
+    diff_native: np.ndarray
+    cf_canon: np.ndarray
+    diff_canon: np.ndarray
+
+    @classmethod
+    def like(cls, volume: Volume) -> _OutputMaps:
+        cf_native = np.array(volume.array, copy=True)  # the input where no change is made
+        diff_native = np.zeros(volume.array.shape, dtype=np.float32)
+        return cls(
+            cf_native,
+            diff_native,
+            canonical_view(cf_native, volume.direction),
+            canonical_view(diff_native, volume.direction),
+        )
+
+
+@dataclass
+class _Runner:
+    """The networks on their device and precision, and the slice geometry, for the batch loop."""
+
+    net: Any
+    card: Any
+    dev: Any
+    prec: str
+    fmt: Any
+    geom: Any
+    batch_size: int
+    seconds: float = 0.0
+
+    @classmethod
+    def start(
+        cls, model: Any, device: str | None, precision: str, batch_size: int | None, shape: tuple[int, ...]
+    ) -> _Runner:
+        import torch
+
+        from coin_core.data.slices import plan_slice
+
+        card = model.card
+        dev = _prepare_model(model, device)
+        prec = resolve_precision(precision, dev)
+        return cls(
+            net=inference_model(model, prec, dev),
+            card=card,
+            dev=dev,
+            prec=prec,
+            fmt=torch.channels_last if use_channels_last(dev) else torch.contiguous_format,
+            geom=plan_slice(tuple(shape[1:]), int(card.input_size)),
+            batch_size=batch_size or default_batch_size(dev, int(card.input_size)),
+        )
+
+    def run(
+        self,
+        hu: np.ndarray,
+        slices: _SliceRecord,
+        maps: _OutputMaps,
+        screening: float | None,
+        slice_filter: np.ndarray | None,
+        gate_mode: str,
+        progress: ProgressCallback | None,
+        should_stop: StopCallback | None,
+    ) -> None:
+        """Classify every slice, gate and screen, and make the counterfactuals of the chosen ones."""
+        import torch
+
+        n_slices = hu.shape[0]
+        report(progress, ProgressEvent("segment", 0, n_slices, f"slices 0/{n_slices}", {"eta_s": None}))
+        eta = EtaEstimator(n_slices)
+        start = time.monotonic()
+        with torch.inference_mode():
+            for k0 in range(0, n_slices, self.batch_size):
+                check_stop(should_stop)
+                k1 = min(n_slices, k0 + self.batch_size)
+                x = self._model_input(hu[k0:k1])
+                self._classify(x, k0, slices, gate_mode)
+                sel = self._select(k0, k1, slices, screening, slice_filter)
+                if sel.any():
+                    self._counterfactuals(x, hu, k0 + np.flatnonzero(sel), sel, slices, maps)
+                rate = k1 / max(time.monotonic() - start, 1e-9)
+                report(
+                    progress,
+                    ProgressEvent(
+                        "segment",
+                        k1,
+                        n_slices,
+                        f"slices {k1}/{n_slices}",
+                        {"eta_s": eta.eta_s(k1), "slices_per_s": round(rate, 3)},
+                    ),
+                )
+        self.seconds = time.monotonic() - start
+
+    def _model_input(self, hu_batch: np.ndarray) -> Any:
+        """HU slices -> [B, 1, S, S] in [-1, 1] at the model's input size, on the device."""
+        import torch
+
+        from coin_core.data.slices import to_model
+
+        hu_b = torch.from_numpy(np.ascontiguousarray(hu_batch, dtype=np.float32)).to(self.dev)
+        x = to_model(self.card.window.normalize(hu_b), self.geom, "image")[:, None]
+        return x.contiguous(memory_format=self.fmt)
+
+    def _classify(self, x: Any, k0: int, slices: _SliceRecord, gate_mode: str) -> None:
+        """P(abnormal) and, when the model has a gate, its score; marks slices outside the gate."""
+        k1 = k0 + x.shape[0]
+        with autocast(self.prec, self.dev):
+            p, scores = self.net.probability_and_gate_score(x)
+        slices.p_before[k0:k1] = p.float().reshape(-1).cpu().numpy()
+        slices.p_after[k0:k1] = slices.p_before[k0:k1]
+        if scores is not None:
+            slices.gate_score[k0:k1] = scores
+            if gate_mode == "anatomy gate":
+                slices.outside[k0:k1] = ~self.net.gate.passes(scores)
+
+    @staticmethod
+    def _select(
+        k0: int, k1: int, slices: _SliceRecord, screening: float | None, slice_filter: np.ndarray | None
+    ) -> np.ndarray:
+        """Slices of the batch that get a counterfactual: screened, on the host organ or inside the gate."""
+        sel = np.ones(k1 - k0, dtype=bool) if screening is None else slices.p_before[k0:k1] >= screening
+        if slice_filter is not None:
+            sel &= slice_filter[k0:k1]
+        return sel & ~slices.outside[k0:k1]
+
+    def _counterfactuals(
+        self, x: Any, hu: np.ndarray, ks: np.ndarray, sel: np.ndarray, slices: _SliceRecord, maps: _OutputMaps
+    ) -> None:
+        """Counterfactuals of the selected slices; difference and HU change written at native size."""
+        import torch
+
+        from coin_core.data.slices import to_native
+
+        xs = x.index_select(0, torch.from_numpy(np.flatnonzero(sel)).to(self.dev))
+        with autocast(self.prec, self.dev):
+            x_cf = self.net.counterfactual(xs).float()
+            pa = self.net.probability(x_cf.contiguous(memory_format=self.fmt)).float().reshape(-1)
+        delta = to_native((x_cf - xs.float())[:, 0], self.geom, "image")  # one resize serves both outputs
+        window = self.card.window
+        half_range = float(np.float32((window.hi - window.lo) / 2.0))
+        slices.made[ks] = True
+        slices.p_after[ks] = pa.cpu().numpy()
+        maps.diff_canon[ks] = (delta.abs() * 0.5).clamp_(0.0, 1.0).cpu().numpy()
+        change = (delta * half_range).cpu().numpy()
+        maps.cf_canon[ks] = _apply_change(hu[ks], change, window, maps.cf_canon.dtype)
+
+
+def _result(
+    volume: Volume,
+    model: Any,
+    hu: np.ndarray,
+    slices: _SliceRecord,
+    maps: _OutputMaps,
+    mask_canon: np.ndarray,
+    settings: dict[str, Any],
+    preview_slices: int,
+    runner: _Runner,
+) -> SegmentationResult:
+    """Assemble the result: preview slices, volumes in the input's geometry, counts and timings."""
+    from coin_core.io import from_canonical
+
+    n_slices = hu.shape[0]
+    ranking = np.where(slices.made, slices.p_before, slices.p_before - 2.0)
     preview = [
         PreviewSlice(
             k,
-            float(p_before[k]),
-            float(p_after[k]),
+            float(slices.p_before[k]),
+            float(slices.p_after[k]),
             hu[k].copy(),
-            cf_canon[k].copy(),
-            diff_canon[k].copy(),
+            maps.cf_canon[k].copy(),
+            maps.diff_canon[k].copy(),
             mask_canon[k].copy(),
         )
-        for k in pick_slices(np.where(made, p_before, p_before - 2.0), mask_canon, n=preview_slices)
+        for k in pick_slices(ranking, mask_canon, n=preview_slices)
     ]
     slice_z, pixel_mm = axial_geometry(volume)
-    counterfactual = volume.with_array(cf_native)
-    difference = volume.with_array(diff_native)
-    mask = volume.with_array(np.ascontiguousarray(from_canonical(mask_canon, volume), dtype=np.uint8))
-    report(progress, ProgressEvent("postprocess", 1, 1, f"{int(mask_canon.sum())} lesion voxels"))
+    window = model.card.window
+    seconds = runner.seconds
     return SegmentationResult(
-        probability_before=p_before,
-        probability_after=p_after,
-        counterfactual_made=made,
+        probability_before=slices.p_before,
+        probability_after=slices.p_after,
+        counterfactual_made=slices.made,
         slice_z_mm=slice_z,
         lesion_voxels=mask_canon.reshape(n_slices, -1).sum(axis=1, dtype=np.int64),
-        counterfactual=counterfactual,
-        difference=difference,
-        mask=mask,
-        threshold=thr,
-        postprocess=postprocess,
+        counterfactual=volume.with_array(maps.cf_native),
+        difference=volume.with_array(maps.diff_native),
+        mask=volume.with_array(np.ascontiguousarray(from_canonical(mask_canon, volume), dtype=np.uint8)),
+        threshold=settings["threshold"],
+        postprocess=settings["postprocess"],
         preview=preview,
         preview_pixel_mm=pixel_mm,
         window=(float(window.lo), float(window.hi)),
+        gate_score=slices.gate_score,
+        outside_anatomy=slices.outside,
         info={
-            "device": str(dev),
-            "precision": prec,
-            "batch_size": batch_size,
-            "screening": screening,
+            "device": str(runner.dev),
+            "precision": runner.prec,
+            "batch_size": runner.batch_size,
+            "screening": settings["screening"],
             "slices": n_slices,
-            "counterfactual_slices": int(made.sum()),
+            "counterfactual_slices": int(slices.made.sum()),
+            "slice_selection": settings["gate_mode"],
+            "outside_anatomy_slices": int(slices.outside.sum()),
             "network_seconds": round(seconds, 3),
             "slices_per_s": round(n_slices / max(seconds, 1e-9), 3),
         },

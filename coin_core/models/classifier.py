@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+_STAGES = ("layer1", "layer2", "layer3", "layer4")
+
 
 class BasicBlock(nn.Module):
     """Two 3x3 convs with BN and an identity (or 1x1 conv + BN) shortcut."""
@@ -75,6 +77,25 @@ class ResNet18Classifier(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate features [B, 8·base_width] (global average pool of ``layer4``)."""
         return self.feature_map(x).mean(dim=(2, 3))
+
+    def pooled_layers(
+        self, x: torch.Tensor, names: tuple[str, ...]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Logits [B] and the global average pools [B, C] of the residual stages ``names``, one pass.
+
+        ``names`` are stage names ("layer1" ... "layer4"); the anatomy gate (docs/anatomy_gate.md)
+        measures how far a slice lies from the training slices in these features.
+        """
+        unknown = [n for n in names if n not in _STAGES]
+        if unknown:
+            raise ValueError(f"unknown classifier stage(s) {unknown}; use {list(_STAGES)}")
+        h = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 3, stride=2, padding=1)
+        pooled = {}
+        for name in _STAGES:
+            h = getattr(self, name)(h)
+            if name in names:
+                pooled[name] = h.mean(dim=(2, 3))
+        return self.fc(h.mean(dim=(2, 3))).flatten(), [pooled[n] for n in names]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits [B] for images ``x`` [B,C,S,S] in [-1, 1]."""

@@ -5,7 +5,8 @@ Run folder::
     RUN/config.yaml      the resolved config (written at the start; --resume checks against it)
     RUN/classifier/      the classifier folder (when trained here)
     RUN/checkpoints/     GAN checkpoints (step-XXXXXXXX/)
-    RUN/model/           the final model folder (coin_core.modelfile)
+    RUN/model/           the final model folder (coin_core.modelfile), with its anatomy gate
+                         (coin_core.gate, fitted on the same train / val splits)
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ def train_model(
         The model folder ``run_dir/model``.
     """
     from coin_core.data.window import IntensityWindow
+    from coin_core.gate.fit import fit_and_write
     from coin_core.modelfile import ModelCard, save_model
     from coin_core.train import ddp
     from coin_core.train.classifier import fit_classifier, load_classifier
@@ -127,6 +129,7 @@ def train_model(
             ),
         )
         save_model(model_dir, card, classifier, result.encoder, result.generator)
+        fit_and_write(model_dir, bench, meta, classifier, train, val, progress=progress)
     ddp.barrier(info)
     return model_dir
 
