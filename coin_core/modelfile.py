@@ -315,15 +315,17 @@ class CoinModel:
         """
         import torch
 
-        from coin_core.models.conditioning import to_bin
+        from coin_core.models.conditioning import target_bins
 
         self._check(x)
         xd = x.to(self.device, torch.float32)
+        method = self.card.method
         with torch.no_grad():
-            if self.card.method == "coin":
-                c = torch.zeros(xd.shape[0], dtype=torch.long, device=self.device)
+            # COIN's bin is 0 whatever p is: the classifier runs for Singla* only
+            if method == "coin":
+                p = xd.new_zeros(xd.shape[0])
             else:
                 p = torch.sigmoid(self.classifier(xd).float().flatten())
-                c = to_bin(1.0 - p, self.card.architecture.generator.num_bins)
+            c = target_bins(method, p, self.card.architecture.generator.num_bins)
             x_cf = self.generator(self.encoder(xd), c, xd)
         return x_cf.float().to(x.device)

@@ -42,6 +42,7 @@ from coin_core.evaluation.thresholds import (
     ThresholdSweep,
     binarize,
 )
+from coin_core.models.conditioning import difference_map
 from coin_core.progress import ProgressCallback, ProgressEvent, StopCallback, check_stop, report
 
 COUNTERFACTUAL_METHODS = ("coin", "singla")
@@ -152,7 +153,7 @@ class _Method:
             import torch
 
             with torch.no_grad():
-                return (x - self.counterfactual(x)).abs() / 2
+                return difference_map(x, self.counterfactual(x))
         if self.name == "rise":
             s = self.settings
             return baselines.rise(self.classifier, x, s.rise_masks, seed=s.seed, should_stop=self.stop)
@@ -263,7 +264,7 @@ def _score(
                 if inception is not None:
                     inc_real.update(inception(((x + 1) / 2).to(_device_of(inception))).cpu().numpy())
                     inc_fake.update(inception(((x_cf + 1) / 2).to(_device_of(inception))).cpu().numpy())
-            maps = ((x - x_cf).abs() / 2)[:, 0].cpu().numpy()
+            maps = difference_map(x, x_cf)[:, 0].cpu().numpy()
         else:
             maps = method.maps(x)[:, 0].detach().cpu().numpy()
         keep = scored[b]

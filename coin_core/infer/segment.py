@@ -452,6 +452,7 @@ class _Runner:
         import torch
 
         from coin_core.data.slices import to_native
+        from coin_core.models.conditioning import difference_from_change
 
         xs = x.index_select(0, torch.from_numpy(np.flatnonzero(sel)).to(self.dev))
         with autocast(self.prec, self.dev):
@@ -462,7 +463,7 @@ class _Runner:
         half_range = float(np.float32((window.hi - window.lo) / 2.0))
         slices.made[ks] = True
         slices.p_after[ks] = pa.cpu().numpy()
-        maps.diff_canon[ks] = (delta.abs() * 0.5).clamp_(0.0, 1.0).cpu().numpy()
+        maps.diff_canon[ks] = difference_from_change(delta).cpu().numpy()
         change = (delta * half_range).cpu().numpy()
         maps.cf_canon[ks] = _apply_change(hu[ks], change, window, maps.cf_canon.dtype)
 

@@ -4,24 +4,35 @@ The two phases are pure: they run the networks and return named terms, never cal
 ``backward`` or an optimiser (the loop does). Each term is computed only when its weight is
 non-zero, and reported under a hierarchical name (``Loss/G/adv``, ``Loss/D/real``, ...).
 
-Conditions from the frozen classifier f (no grad): p = σ(f(x)), b = bin(p) and
-
-* COIN: c = 0 for every sample, KL target t = 1e-6 where p >= 0.5 else p;
-* Singla*: c = bin(1 - p), target t = 1 - p.
+The conditions (p, b, c, t) of COIN and Singla* come from :mod:`coin_core.models.conditioning`,
+the one definition that inference and evaluation use too (re-exported here).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from coin_core import losses
 from coin_core.config import LossConfig
-from coin_core.models.conditioning import to_bin
+from coin_core.models.conditioning import (
+    INPAINT_TARGET,
+    Conditions,
+    conditions,
+    conditions_from_p,
+    to_bin,
+)
 
-INPAINT_TARGET = 1e-6
+__all__ = [
+    "INPAINT_TARGET",
+    "Conditions",
+    "CounterfactualNet",
+    "conditions",
+    "conditions_from_p",
+    "discriminator_phase",
+    "generator_phase",
+    "to_bin",
+]
 
 
 class CounterfactualNet(nn.Module):
@@ -37,35 +48,6 @@ class CounterfactualNet(nn.Module):
         ``return_mask`` the pair (x_cf, m), m the inpainting mask (None unless fusion is "mask")."""
         x_cf, m = self.generator.forward_with_mask(self.encoder(x), y, x)
         return (x_cf, m) if return_mask else x_cf
-
-
-@dataclass
-class Conditions:
-    """Per-sample conditioning: p (probability), b (its bin), c (desired bin), t (KL target)."""
-
-    p: torch.Tensor
-    b: torch.Tensor
-    c: torch.Tensor
-    t: torch.Tensor
-
-
-@torch.no_grad()
-def conditions(method: str, classifier: nn.Module, x: torch.Tensor, num_bins: int) -> Conditions:
-    """Run the frozen classifier on ``x`` and derive the conditions of ``method``."""
-    p = torch.sigmoid(classifier(x).float().flatten())
-    return conditions_from_p(method, p, num_bins)
-
-
-def conditions_from_p(method: str, p: torch.Tensor, num_bins: int) -> Conditions:
-    """The conditions of ``method`` ("coin" or "singla") for probabilities ``p`` [B]."""
-    b = to_bin(p, num_bins)
-    if method == "coin":
-        c = torch.zeros_like(b)
-        t = torch.where(p >= 0.5, torch.full_like(p, INPAINT_TARGET), p)
-    else:
-        c = to_bin(1.0 - p, num_bins)
-        t = 1.0 - p
-    return Conditions(p=p, b=b, c=c, t=t)
 
 
 def generator_phase(
