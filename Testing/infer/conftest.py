@@ -53,49 +53,19 @@ def make_model_folder(folder, input_size: int = TINY_SIZE, seed: int = 0, gate: 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory):  # noqa: ANN001, ANN201
     """Folder of a tiny random COIN model, written with ``save_model``."""
-    pytest.importorskip("coin_core.modelfile", reason="coin_core.modelfile not written yet")
     return make_model_folder(tmp_path_factory.mktemp("model") / "tiny")
 
 
-class StandInModel:
-    """CoinModel's interface on tiny random networks, for when coin_core.modelfile is missing."""
+def _load(folder_fixture: str, request):  # noqa: ANN001, ANN202
+    from coin_core.modelfile import load_model
 
-    def __init__(self, input_size: int = TINY_SIZE, seed: int = 0) -> None:
-        from types import SimpleNamespace
-
-        import torch
-
-        from coin_core.data.window import IntensityWindow
-        from coin_core.models import build_networks
-
-        nets = build_networks(tiny_config(input_size), seed=seed)
-        self.card = SimpleNamespace(input_size=input_size, window=IntensityWindow(*WINDOW), threshold=0.25)
-        self.classifier, self.encoder, self.generator = (
-            nets.classifier.eval(),
-            nets.encoder.eval(),
-            nets.generator.eval(),
-        )
-        self._torch = torch
-
-    def probability(self, x):  # noqa: ANN001, ANN201
-        return self._torch.sigmoid(self.classifier(x)).reshape(-1)
-
-    def counterfactual(self, x):  # noqa: ANN001, ANN201
-        return self.generator(self.encoder(x), 0, x)
-
-
-def _load_or_stand_in(folder_fixture: str, request, input_size: int):  # noqa: ANN001, ANN202
-    try:
-        from coin_core.modelfile import load_model
-    except ImportError:
-        return StandInModel(input_size)
     return load_model(request.getfixturevalue(folder_fixture), device="cpu")
 
 
 @pytest.fixture
 def tiny_model(request):  # noqa: ANN001, ANN201
-    """A loaded tiny random model (a real model folder once coin_core.modelfile exists)."""
-    return _load_or_stand_in("model_dir", request, TINY_SIZE)
+    """A tiny random model loaded from a real model folder."""
+    return _load("model_dir", request)
 
 
 class OracleModel:
@@ -135,13 +105,12 @@ class OracleModel:
 
 @pytest.fixture(scope="session")
 def oracle_model_dir(tmp_path_factory):  # noqa: ANN001, ANN201
-    pytest.importorskip("coin_core.modelfile", reason="coin_core.modelfile not written yet")
     return make_model_folder(tmp_path_factory.mktemp("oracle") / "tiny64", input_size=64)
 
 
 @pytest.fixture
 def oracle_model(request):  # noqa: ANN001, ANN201
-    return OracleModel(_load_or_stand_in("oracle_model_dir", request, 64))
+    return OracleModel(_load("oracle_model_dir", request))
 
 
 @pytest.fixture(scope="session")

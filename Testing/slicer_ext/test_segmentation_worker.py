@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import time
 
 import numpy as np
@@ -18,23 +17,6 @@ from coin_slicer.segmentation_logic import (  # noqa: E402
 )
 
 
-def _has_save_model() -> bool:
-    if importlib.util.find_spec("coin_core.modelfile") is None:
-        return False
-    from coin_core import modelfile
-
-    return hasattr(modelfile, "save_model")
-
-
-needs_worker = pytest.mark.skipif(
-    importlib.util.find_spec("coin_core.cli.segment_cmd") is None,
-    reason="coin_core.cli.segment_cmd (the worker) does not exist yet",
-)
-needs_model = pytest.mark.skipif(
-    not _has_save_model(), reason="coin_core.modelfile.save_model does not exist yet (no tiny model to run)"
-)
-
-
 @pytest.fixture
 def a_tiny_model(tmp_path):
     """A randomly initialised 'small' COIN model folder (fast on CPU; its output is meaningless)."""
@@ -43,8 +25,6 @@ def a_tiny_model(tmp_path):
     return make_tiny_model(tmp_path / "tiny_model")
 
 
-@needs_worker
-@needs_model
 def test_a_failed_run_leaves_the_scene_unchanged_and_surfaces_the_workers_message(
     a_scene, an_oblique_ct_file, tmp_path
 ):
@@ -64,8 +44,6 @@ def test_a_failed_run_leaves_the_scene_unchanged_and_surfaces_the_workers_messag
     assert a_scene.nodeIds() == ids
 
 
-@needs_worker
-@needs_model
 def test_a_real_run_gives_nodes_on_the_inputs_grid_with_the_workers_mask(
     a_scene, an_oblique_ct_file, a_tiny_model
 ):
@@ -90,8 +68,6 @@ def test_a_real_run_gives_nodes_on_the_inputs_grid_with_the_workers_mask(
     assert int((lesion > 0).sum()) == events[-1]["metrics"]["lesion_voxels"] > 0
 
 
-@needs_worker
-@needs_model
 def test_a_cancelled_run_leaves_the_scene_unchanged(a_scene, an_oblique_ct_file, a_tiny_model):
     ct = a_scene.load(an_oblique_ct_file)
     ids = a_scene.nodeIds()

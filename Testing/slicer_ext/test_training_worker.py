@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import time
 
 import pytest
@@ -12,12 +11,6 @@ pytest.importorskip("slicer", reason="slicer-core is not installed")
 from coin_slicer.model_catalog import listModels  # noqa: E402
 from coin_slicer.segmentation_logic import State  # noqa: E402
 from coin_slicer.training_logic import TrainingLogic, TrainingParameters  # noqa: E402
-
-needs_trainer = pytest.mark.skipif(
-    importlib.util.find_spec("coin_core.cli.train_cmd") is None
-    or importlib.util.find_spec("coin_core.train.pipeline") is None,
-    reason="coin_core's `coin train` command does not exist yet",
-)
 
 TINY_YAML = """\
 base: small
@@ -59,7 +52,6 @@ def _tiny_config(tmp_path, steps: int, epochs: int = 1):
     return str(path)
 
 
-@needs_trainer
 @pytest.mark.slow
 def test_training_from_an_nnunet_folder_plots_curves_and_registers_the_model(
     a_scene, a_phantom_dataset, tmp_path
@@ -81,7 +73,6 @@ def test_training_from_an_nnunet_folder_plots_curves_and_registers_the_model(
     assert outcome.validation, "no validation metrics were plotted"
 
 
-@needs_trainer
 @pytest.mark.slow
 def test_a_stopped_run_resumes_from_its_checkpoint(a_scene, a_phantom_dataset, tmp_path):
     run = tmp_path / "run"
