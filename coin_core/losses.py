@@ -1,4 +1,4 @@
-"""Per-term losses of COIN and of the Singla et al. baseline (METHOD.md §6, §9, §11).
+"""Per-term losses of COIN and of the Singla et al. baseline (docs/method.md §6, §9, §11).
 
 Pure functions: tensors in, a scalar tensor out. No loss weights live here; the trainer multiplies
 each term by the weight from its config.
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from coin_core.errors import CoinError
 
 ADVERSARIAL_KINDS = ("bce", "mse", "hinge")
-"""``bce``: non-saturating BCE-with-logits (what the paper's runs really used, METHOD.md §11.1);
+"""``bce``: non-saturating BCE-with-logits (what the paper's runs really used, docs/method.md §11.1);
 ``mse``: least squares (LSGAN, targets 1 / 0); ``hinge``: hinge D loss, -D generator loss."""
 
 KL_EPS = 1e-5
@@ -67,7 +67,7 @@ def adversarial_discriminator(
 def kl_consistency(target_p: torch.Tensor, logits_cf: torch.Tensor, eps: float = KL_EPS) -> torch.Tensor:
     """Classifier consistency: mean over the batch of KL(Bern(t) ‖ Bern(q)), q = σ(logits_cf).
 
-    Both t and q are clamped to [eps, 1 - eps] (METHOD.md §6.1):
+    Both t and q are clamped to [eps, 1 - eps] (docs/method.md §6.1):
     t·log(t/q) + (1 - t)·log((1 - t)/(1 - q)).
 
     Args:

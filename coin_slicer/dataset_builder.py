@@ -1,6 +1,6 @@
 """Build a training dataset (nnU-Net raw layout) from volumes and segmentations in the scene.
 
-Layout written (the one ``coin data`` reads, docs/internals.md and ARCHITECTURE.md)::
+Layout written (the one ``coin data`` reads, docs/internals.md)::
 
     DATASET/imagesTr/caseNNN_0000.nii.gz   the CT, geometry kept
     DATASET/labelsTr/caseNNN.nii.gz        segment i -> label value i + 1 (when a segmentation is given)

@@ -65,7 +65,7 @@ def importLogic():
 
 
 def sceneAndVolumesLogic():
-    """Desktop Slicer's scene and volumes logic, or a hand-built slicer-core scene (docs/SLICER.md §7)."""
+    """Desktop Slicer's scene and volumes logic, or a hand-built slicer-core scene (docs/internals.md)."""
     import slicer
 
     if hasattr(slicer, "app") and getattr(slicer, "mrmlScene", None) is not None:

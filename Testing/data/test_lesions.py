@@ -1,4 +1,4 @@
-"""The Gaussian-blob lesion generator follows the paper's protocol (METHOD.md §3.5) and is seeded."""
+"""The Gaussian-blob lesion generator follows the paper's protocol (docs/method.md §3.5) and is seeded."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from coin_core.data.lesions import (
 )
 from coin_core.errors import CoinError
 
-# rescale s ~ U[0.75, 1] of the 120 px template mask: 120 * 0.75² ≈ 68 px .. 120 px (METHOD.md §3.5)
+# rescale s ~ U[0.75, 1] of the 120 px template mask: 120 * 0.75² ≈ 68 px .. 120 px (docs/method.md §3.5)
 PAPER_AREA = (68, 120)
 
 

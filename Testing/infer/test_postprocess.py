@@ -1,4 +1,4 @@
-"""Threshold and clean-up on hand-built masks (METHOD.md §8.1 and the 3D option)."""
+"""Threshold and clean-up on hand-built masks (docs/method.md §8.1 and the 3D option)."""
 
 from __future__ import annotations
 

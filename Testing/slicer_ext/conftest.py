@@ -1,4 +1,7 @@
-"""Fixtures for the Slicer-extension tests (run on slicer-core, no Qt; docs/SLICER.md §7)."""
+"""Fixtures for the Slicer-extension tests: slicer-core, no Qt.
+
+See docs/internals.md, "Slicer code without desktop Slicer".
+"""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ def protocol_child() -> list[str]:
 
 
 class SlicerCoreScene:
-    """A scene built by hand the way desktop Slicer builds it (docs/SLICER.md §7), without Qt."""
+    """A scene built by hand the way desktop Slicer builds it, without Qt (docs/internals.md)."""
 
     def __init__(self) -> None:
         import slicer

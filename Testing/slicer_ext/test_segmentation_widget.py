@@ -1,7 +1,8 @@
 """COINSegmentation's widget code against the real logic, scene and worker, with Qt stand-ins.
 
-Qt cannot run here (docs/SLICER.md §1), so ``fake_qt`` provides the few Qt objects the widget
-touches; everything else (SegmentationWidget, SegmentationLogic, the worker, the scene) is real.
+Qt cannot run here (docs/internals.md, "Slicer code without desktop Slicer"), so ``fake_qt``
+provides the few Qt objects the widget touches; everything else (SegmentationWidget,
+SegmentationLogic, the worker, the scene) is real.
 """
 
 from __future__ import annotations

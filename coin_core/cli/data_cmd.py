@@ -70,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s = sub.add_parser(
         "synth-lesions",
         help="build a synthetic-lesion benchmark (fixed seeded lesions, train/val/test slice sets)",
-        description="Paste the paper's Gaussian-blob lesions (METHOD.md §3.5) into host-organ slices "
+        description="Paste the paper's Gaussian-blob lesions (docs/method.md §3.5) into host-organ slices "
         "of an nnU-Net dataset, seeded per (case, slice, draw), and save train/val/test slice sets.",
     )
     _add_slice_set_args(s, seed_help="base seed of the lesion draws and case split (0)")

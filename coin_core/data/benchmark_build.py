@@ -1,6 +1,6 @@
 """Build a synthetic-lesion benchmark ("BENCH" folder) from an nnU-Net dataset.
 
-Steps (METHOD.md §3.4, §3.5, §11.3-11.6):
+Steps (docs/method.md §3.4, §3.5, §11.3-11.6):
 
 1. read every case, ``to_canonical`` (axial slice k = ``array[k]``, anterior at the top);
 2. keep slices with more than ``min_host_pixels`` host-organ pixels; drop slices that show a real

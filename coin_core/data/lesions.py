@@ -1,7 +1,7 @@
-"""Synthetic lesions: the paper's Gaussian-blob protocol (METHOD.md §3.5), seeded per sample.
+"""Synthetic lesions: the paper's Gaussian-blob protocol (docs/method.md §3.5), seeded per sample.
 
 A lesion is a 2D Gaussian bump pasted on a window-normalised axial slice at native resolution,
-before any resizing (METHOD.md §11.5):
+before any resizing (docs/method.md §11.5):
 
 1. template ``T = exp(-d²/(2σ²))`` on a ``size × size`` grid over [-1, 1]², mask ``M = T > 0.25``;
 2. warp (same for T and M, T bilinear, M nearest): isotropic rescale ``s ~ U[0.75, 1]``; with

@@ -1,4 +1,4 @@
-"""A procedural abdominal CT phantom for fast, deterministic tests (DATA.md §3).
+"""A procedural abdominal CT phantom for fast, deterministic tests (docs/method.md §3.1).
 
 One axial slice per ``array[k]`` in canonical orientation (identity direction = LPS): rows run
 anterior -> posterior, columns patient right -> left, k inferior -> superior. Anatomy is drawn in
@@ -7,13 +7,13 @@ fractions of the in-plane field, so any shape works:
 * air -1000 HU outside an elliptic body; a subcutaneous fat ring (-100 HU); soft tissue 40 HU;
 * paraspinal and psoas muscles (55 HU); a vertebral body (cortex 700 HU, marrow 250 HU);
 * two contrast-enhanced kidneys (150 HU, label 1), ellipsoids beside the spine, cut by the lower
-  edge of the volume like the real CT's (DATA.md §1);
+  edge of the volume like the real CT's (docs/method.md §3.1);
 * the liver (60 HU, label 2) on the patient's right in the upper two thirds;
 * optionally the spleen (110 HU, label 3) on the patient's left;
 * Gaussian noise (sigma ``noise_hu``), then lesions: ellipsoids of ``lesion_hu`` (hyper- or
   hypo-dense) inside a host organ, clipped to it, with the exact lesion mask.
 
-It is not a substitute for the real CT (DATA.md §1) in any reported figure.
+It is not a substitute for the real CT (docs/method.md §3.1) in any reported figure.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Build a prepared slice set ("BENCH" folder) from REAL labels: no synthetic lesions.
 
 For a researcher with CT volumes, host-organ label maps and either lesion label maps or image-level
-slice labels (METHOD.md §3.4, the TUH setting):
+slice labels (docs/method.md §3.4, the TUH setting):
 
 1. read every case, ``to_canonical`` (axial slice k = ``array[k]``);
 2. keep slices where the host organ (its lesion labels included) covers more than

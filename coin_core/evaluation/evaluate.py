@@ -1,6 +1,6 @@
 """One routine that scores every method on the same fixed slices with the same policy.
 
-Protocol (METHOD.md §11.3, the fair version of the paper's §8):
+Protocol (docs/method.md §11.3, the fair version of the paper's §8):
 
 * Every method is scored on the GT-abnormal slices with pixel ground truth (``label == 1`` and
   ``has_mask == 1``) of one saved split of a BENCH folder, so all of them see the same lesion draws.

@@ -1,6 +1,6 @@
 """InceptionV3 features for a Fréchet Inception Distance, in plain torch, from a user-supplied file.
 
-The paper's FID (METHOD.md §8.4) uses torchmetrics' ``FrechetInceptionDistance(feature=768,
+The paper's FID (docs/method.md §8.4) uses torchmetrics' ``FrechetInceptionDistance(feature=768,
 normalize=True)``: the torch-fidelity "FID Inception" (TensorFlow 2015-12-05 weights), features
 after ``Mixed_6e`` global-average-pooled to 768 values, inputs in [0, 1] turned into uint8, repeated
 to 3 channels, resized to 299² with TensorFlow-1 style bilinear interpolation, then scaled by

@@ -1,4 +1,4 @@
-"""Segmentation and counterfactual metrics (METHOD.md §8.2, §8.3, §11.3).
+"""Segmentation and counterfactual metrics (docs/method.md §8.2, §8.3, §11.3).
 
 Everything here is a pure function or a small accumulator on numpy arrays (torch tensors are
 accepted and converted). Shapes:
@@ -143,7 +143,7 @@ class GroupedScores:
 
 
 def counterfactual_validity(p: Any, p_cf: Any, tau: float = 0.8) -> tuple[float, int]:
-    """CV (METHOD.md §8.3): share of confident positives (p > tau) with ``|p - p_cf| > tau``.
+    """CV (docs/method.md §8.3): share of confident positives (p > tau) with ``|p - p_cf| > tau``.
 
     Args:
         p: ``(N,)`` classifier probabilities of the real slices.

@@ -26,7 +26,7 @@ from typing import Any
 
 from coin_core.fileutil import OutputSet
 
-# METHOD.md §10, Table 1, TotalSegmentator (synthetic) row: IoU and, where reported, CV and FID.
+# docs/method.md §10, Table 1, TotalSegmentator (synthetic) row: IoU and, where reported, CV and FID.
 PAPER_TSM = {
     "scorecam": {"iou": 0.030},
     "layercam": {"iou": 0.026},

@@ -17,7 +17,7 @@ from coin_core.errors import CoinError
 from coin_core.evaluation.metrics import as_numpy, iou_from_counts, per_slice_counts
 from coin_core.infer.postprocess import DEFAULT_POSTPROCESS, DEFAULT_THRESHOLD
 
-# METHOD.md §8.1 (COIN: 0.25 on |x - x_cf| in [0, 1], paper post-processing) and §8.5
+# docs/method.md §8.1 (COIN: 0.25 on |x - x_cf| in [0, 1], paper post-processing) and §8.5
 # (attributions: 0.975 on per-image min-max maps, no post-processing).
 PAPER_COUNTERFACTUAL = (DEFAULT_THRESHOLD, DEFAULT_POSTPROCESS)
 PAPER_ATTRIBUTION = (0.975, "none")

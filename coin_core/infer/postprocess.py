@@ -2,7 +2,7 @@
 
 Three clean-up modes:
 
-* ``"paper"`` (METHOD.md §8.1): for every axial slice, binary opening with a 3x3 ones kernel,
+* ``"paper"`` (docs/method.md §8.1): for every axial slice, binary opening with a 3x3 ones kernel,
   binary closing with a 3x3 kernel, then only the largest 8-connected component is kept.
 * ``"3d"``: the same per-slice opening and closing, then 3D connected components (26-connected)
   across neighbouring slices, and only the largest 3D component is kept. A lesion then stays one

@@ -1,6 +1,6 @@
 """Volume inference: a CT volume and a COIN model in, counterfactual, difference map and mask out.
 
-Steps (METHOD.md §8.1, per axial slice, in batches):
+Steps (docs/method.md §8.1, per axial slice, in batches):
 
 1. ``to_canonical`` (axes permuted / flipped only, no resampling), so axial slices are ``array[k]``;
 2. the model's intensity window maps HU to [-1, 1]; each slice goes to the model's square input;

@@ -1,11 +1,11 @@
 """Building blocks shared by E, G and D: initialised (optionally spectrally normalised) layers,
 conditional batch norm and up-sampling.
 
-Initialisation follows METHOD.md §5: Xavier-uniform with gain √2 for the 3x3 residual-path convs,
+Initialisation follows docs/method.md §5: Xavier-uniform with gain √2 for the 3x3 residual-path convs,
 gain 1 for the 1x1 shortcuts, the generator's output conv, D's linear layer and D's embedding.
 
 Spectral normalisation uses ``torch.nn.utils.parametrizations.spectral_norm``: one power iteration
-per forward in train mode, none in eval mode (METHOD.md §11.10), so evaluation does not depend on
+per forward in train mode, none in eval mode (docs/method.md §11.10), so evaluation does not depend on
 call history.
 """
 
@@ -53,7 +53,7 @@ def upsample(x: torch.Tensor, mode: str) -> torch.Tensor:
 class ConditionalBatchNorm2d(nn.Module):
     """CBN(v, y) = γ_y ⊙ BN_noaffine(v) + β_y, with (γ, β) from an embedding of ``num_bins`` rows.
 
-    γ is initialised N(1, 0.02) and β to 0 (METHOD.md §5.2).
+    γ is initialised N(1, 0.02) and β to 0 (docs/method.md §5.2).
     """
 
     def __init__(self, num_features: int, num_bins: int) -> None:

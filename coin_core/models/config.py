@@ -6,7 +6,7 @@ nor the network modules (they import it for their config types).
 
 Two presets:
 
-* ``paper``: the reference implementation's TSM layout (METHOD.md §5): 256² input, encoder widths
+* ``paper``: the reference implementation's TSM layout (docs/method.md §5): 256² input, encoder widths
   [64, 128, 256, 512, 1024], skips [1, 2, 3, 4], nearest up-sampling, SN on the E/G 1x1 shortcuts,
   a 6-block SN projection D, ResNet-18 f with base width 64. E+G ≈ 53.1 M parameters, D ≈ 38.4 M,
   f ≈ 11.17 M.

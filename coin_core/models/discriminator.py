@@ -1,4 +1,4 @@
-"""SN-ResNet projection discriminator D (METHOD.md §5.3).
+"""SN-ResNet projection discriminator D (docs/method.md §5.3).
 
 Every conv and the linear layer are spectrally normalised and have a bias; no normalisation
 layers; ReLU; AvgPool(2) down-sampling. D(x, y) = wᵀφ(x) + b + e_yᵀφ(x), φ = Σ_hw ReLU(features),

@@ -1,4 +1,4 @@
-"""Encoder E (METHOD.md §5.1): a stem then pre-activation residual down blocks.
+"""Encoder E (docs/method.md §5.1): a stem then pre-activation residual down blocks.
 
 ``Encoder(x)`` returns the list [h_1, ..., h_n] of block outputs, shallowest first; h_n is the
 bottleneck. For the ``paper`` preset at 256²: 64@128², 128@64², 256@32², 512@16², 1024@8².

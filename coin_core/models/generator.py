@@ -1,4 +1,4 @@
-"""Decoder / generator G (METHOD.md §5.2): up blocks with conditional batch norm, encoder skips,
+"""Decoder / generator G (docs/method.md §5.2): up blocks with conditional batch norm, encoder skips,
 a one-channel head giving the perturbation r, and the fusion x_cf = fuse(x, r).
 
 Usage::

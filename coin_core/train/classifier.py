@@ -1,4 +1,4 @@
-"""Classifier fit (METHOD.md §4) and the classifier folder the GAN fit starts from.
+"""Classifier fit (docs/method.md §4) and the classifier folder the GAN fit starts from.
 
 BCE-with-logits on the slice labels, Adam, the paper's augmentation with air fill
 (:class:`coin_core.data.dataset.ClassifierAugment`), validation ROC AUC, BCE and balanced

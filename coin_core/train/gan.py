@@ -1,4 +1,4 @@
-"""The GAN fit for COIN and Singla* (METHOD.md §7, with the fixes of §11).
+"""The GAN fit for COIN and Singla* (docs/method.md §7, with the fixes of §11).
 
 Per step s (global, from 0): the frozen classifier gives the conditions; on every
 ``gen_update_freq``-th step E+G take one Adam step on L_G; on every step D takes one Adam step on

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 CV_TAU = 0.8
-"""METHOD.md §8.3: confident positives have p > 0.8; a flip needs |p - p_cf| > 0.8."""
+"""docs/method.md §8.3: confident positives have p > 0.8; a flip needs |p - p_cf| > 0.8."""
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:

@@ -1,4 +1,4 @@
-"""Loss composition per training phase for COIN and Singla* (METHOD.md §6.1, §9, §11).
+"""Loss composition per training phase for COIN and Singla* (docs/method.md §6.1, §9, §11).
 
 The two phases are pure: they run the networks and return named terms, never calling
 ``backward`` or an optimiser (the loop does). Each term is computed only when its weight is

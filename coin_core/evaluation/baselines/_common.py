@@ -2,7 +2,7 @@
 
 Every baseline takes ``classifier`` (an ``nn.Module`` mapping ``[B, 1, S, S]`` images in [-1, 1] to
 one logit per image, shape ``[B]`` or ``[B, 1]``) and ``x`` ``[B, 1, S, S]``, and returns a float32
-map ``[B, 1, S, S]`` in [0, 1], min-max normalised per image (METHOD.md §8.5). The CAM methods read
+map ``[B, 1, S, S]`` in [0, 1], min-max normalised per image (docs/method.md §8.5). The CAM methods read
 the activations of ``classifier.layer4`` (the ResNet's last stage) through a forward hook.
 """
 

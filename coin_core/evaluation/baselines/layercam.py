@@ -1,4 +1,4 @@
-"""LayerCAM (Jiang et al. 2021) at the classifier's ``layer4`` (METHOD.md §8.5).
+"""LayerCAM (Jiang et al. 2021) at the classifier's ``layer4`` (docs/method.md §8.5).
 
 cam = ReLU(Σ_k ReLU(∂logit/∂A_k) ⊙ A_k); bilinear up-sampling, then per-image min-max.
 """

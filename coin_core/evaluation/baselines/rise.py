@@ -1,4 +1,4 @@
-"""RISE (Petsiuk et al. 2018) with the paper's settings (METHOD.md §8.5).
+"""RISE (Petsiuk et al. 2018) with the paper's settings (docs/method.md §8.5).
 
 N random binary ``grid x grid`` grids with keep-probability p1 are bilinearly up-sampled to
 ``(grid + 1) * cell`` pixels (cell = ceil(S / grid)), shifted by a random 0..cell-1 offset and

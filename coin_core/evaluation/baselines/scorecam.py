@@ -1,4 +1,4 @@
-"""Score-CAM (Wang et al. 2020) at the classifier's ``layer4`` (METHOD.md §8.5).
+"""Score-CAM (Wang et al. 2020) at the classifier's ``layer4`` (docs/method.md §8.5).
 
 For every channel k of the target layer: up-sample A_k bilinearly to the input size, min-max it,
 mask the image with it (masked-out pixels become 0, mid-grey in the [-1, 1] window) and weight the
