@@ -25,7 +25,7 @@ from typing import Any
 from coin_core import __version__
 from coin_core.data.window import IntensityWindow
 from coin_core.errors import CoinError
-from coin_core.fileutil import OutputSet
+from coin_core.fileutil import OutputSet, atomic_path
 from coin_core.infer.postprocess import DEFAULT_THRESHOLD
 from coin_core.models.config import NetworkConfig
 
@@ -46,6 +46,9 @@ class ModelCard:
         input_size: side of the square model input (= ``architecture.input_size``).
         window: the intensity window the model was trained with.
         threshold: default difference threshold in [0, 1] units (|x - x_cf| / 2 > threshold).
+        threshold_source: where the threshold comes from (None: not recorded, cards written before
+            thresholds were tuned; see :func:`threshold_source`), e.g. ``{"method": "val-tuned micro
+            IoU", "split": "val", "post_processing": "paper", ...}``.
         label_names: names of class 0 and class 1.
         training_data: summary of the training set (source, slice counts, ...).
         validation_metrics: numbers measured on the validation split.
@@ -61,6 +64,7 @@ class ModelCard:
     input_size: int
     window: IntensityWindow
     threshold: float = DEFAULT_THRESHOLD
+    threshold_source: dict[str, Any] | None = None
     label_names: tuple[str, str] = ("normal", "abnormal")
     training_data: dict[str, Any] = field(default_factory=dict)
     validation_metrics: dict[str, Any] = field(default_factory=dict)
@@ -71,13 +75,14 @@ class ModelCard:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form written to ``model.json``."""
-        return {
+        out = {
             "format_version": self.format_version,
             "method": self.method,
             "architecture": self.architecture.to_dict(),
             "input_size": self.input_size,
             "window": self.window.to_dict(),
             "threshold": self.threshold,
+            "threshold_source": self.threshold_source,
             "label_names": list(self.label_names),
             "training_data": self.training_data,
             "validation_metrics": self.validation_metrics,
@@ -85,6 +90,9 @@ class ModelCard:
             "created": self.created,
             **_gate_entry(self.anatomy_gate),
         }
+        if self.threshold_source is None:
+            del out["threshold_source"]
+        return out
 
     @classmethod
     def from_dict(cls, d: Any, source: str = CARD) -> ModelCard:
@@ -118,6 +126,7 @@ class ModelCard:
             or not 0.0 <= threshold <= 1.0
         ):
             raise CoinError(f"{source}: threshold must be a number in [0, 1], got {threshold!r}.", _REEXPORT)
+        source_info = _threshold_source(d.get("threshold_source"), source)
         names = d.get("label_names", ["normal", "abnormal"])
         if not (isinstance(names, list) and len(names) == 2 and all(isinstance(n, str) for n in names)):
             raise CoinError(f"{source}: label_names must be two strings, got {names!r}.", _REEXPORT)
@@ -127,6 +136,7 @@ class ModelCard:
             input_size=int(size),
             window=window,
             threshold=float(threshold),
+            threshold_source=source_info,
             label_names=(names[0], names[1]),
             training_data=dict(d.get("training_data") or {}),
             validation_metrics=dict(d.get("validation_metrics") or {}),
@@ -150,6 +160,48 @@ def _parse_gate(d: dict[str, Any], source: str) -> dict[str, Any]:
     from coin_core.gate.store import CARD_KEY, check_section
 
     return check_section(d[CARD_KEY], source) if d.get(CARD_KEY) is not None else {}
+
+
+def _threshold_source(value: Any, source: str) -> dict[str, Any] | None:
+    """Validate the optional ``threshold_source`` (absent in cards written before it existed)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("method"), str):
+        raise CoinError(
+            f"{source}: threshold_source must be an object with a 'method' text, got {value!r}.", _REEXPORT
+        )
+    return dict(value)
+
+
+def threshold_source(
+    split: str, post_processing: str, val_micro_iou: float | None, n_val_slices: int, **extra: Any
+) -> dict[str, Any]:
+    """The ``threshold_source`` of a threshold tuned on ``split`` by maximising the micro IoU."""
+    return {
+        "method": "val-tuned micro IoU",
+        "split": split,
+        "post_processing": post_processing,
+        "val_micro_iou": val_micro_iou,
+        "n_val_slices": int(n_val_slices),
+        **extra,
+    }
+
+
+def write_threshold(folder: str | os.PathLike[str], threshold: float, source: dict[str, Any]) -> Path:
+    """Set ``threshold`` and ``threshold_source`` in ``folder/model.json`` atomically; return its path.
+
+    Every other field of the card is kept as it is (also sections this version does not know). The
+    updated card is validated before it replaces the old one.
+    """
+    read_card(folder)  # a readable, valid card first
+    path = Path(folder) / CARD
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["threshold"] = float(threshold)
+    data["threshold_source"] = dict(source)
+    ModelCard.from_dict(data, source=str(path))
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=float) + "\n", encoding="utf-8")
+    return path
 
 
 def save_model(

@@ -106,10 +106,16 @@ def test_the_whole_benchmark_runs_with_the_tiniest_settings(tmp_path):
     assert args.func(args) == 0
     out = tmp_path / "b"
     data = json.loads((out / "results" / "results.json").read_text())
-    assert list(data["methods"]) == ["coin", "singla", "rise", "scorecam", "layercam", "gradcam"]
+    assert list(data["methods"]) == ["coin", "singla", "rise", "scorecam", "layercam", "gradcam",
+                                     "host_organ", "gated_host_organ"]  # fmt: skip
     assert data["singla_model"] == str(out / "singla" / "model")
     report = (out / "benchmark.md").read_text()
-    assert "| COIN |" in report and "| singla |" in report
+    assert "| COIN |" in report and "| singla |" in report and "| Host organ (baseline) |" in report
+    # coin train tuned the model's threshold on val with evaluate's routine: the same value
+    card = json.loads((out / "coin" / "model" / "model.json").read_text())
+    assert (
+        card["threshold_source"]["split"] == "val" and card["threshold_source"]["post_processing"] == "paper"
+    )
     # a second run finds every stage done and only rewrites the report
     state = json.loads((out / "benchmark_state.json").read_text())
     assert args.func(args) == 0

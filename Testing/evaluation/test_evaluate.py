@@ -40,8 +40,9 @@ def test_every_method_is_scored_on_the_same_slices_and_written_as_json_and_markd
     res = evaluate(
         oracle_model, squares_bench, EvaluationSettings(methods=methods, **FAST), singla_model=oracle_model
     )
-    assert list(res["methods"]) == list(methods)
-    for name, m in res["methods"].items():
+    assert list(res["methods"]) == [*methods, "host_organ", "gated_host_organ"]
+    for name in methods:
+        m = res["methods"][name]
         assert m["n_slices"] == 6, name
         assert 0.0 <= m["micro_iou"] <= 1.0, name
         assert m["threshold"] in res["methods"][name]["sweep"]["thresholds"]
@@ -56,16 +57,28 @@ def test_every_method_is_scored_on_the_same_slices_and_written_as_json_and_markd
 
     js, md = write_results(res, tmp_path / "out")
     data = json.loads(js.read_text())
-    assert data["format"] == "coin-evaluation/1"
-    for key in ("micro_iou", "mean_case_dice", "cv", "fd_classifier", "threshold", "paper_micro_iou"):
+    assert data["format"] == "coin-evaluation/2"
+    for key in (
+        "micro_iou",
+        "mean_case_dice",
+        "cv",
+        "fd_classifier",
+        "threshold",
+        "paper_micro_iou",
+        "micro_iou_ci",
+        "micro_iou_with_normals",
+        "micro_iou_with_normals_ci",
+        "speckle",
+    ):
         assert all(key in m for m in data["methods"].values()), key
     table = md.read_text()
     assert table == markdown_table(data)
     rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
     assert [r.split("|")[1].strip() for r in rows[1:]] == [
-        "COIN", "Singla et al.*", "RISE", "ScoreCAM", "LayerCAM", "Grad-CAM"
+        "COIN", "Singla et al.*", "RISE", "ScoreCAM", "LayerCAM", "Grad-CAM",
+        "Host organ (baseline)", "Host organ where f says abnormal (baseline)",
     ]  # fmt: skip
-    assert "| COIN | 1.000 | 0.020 |" in table
+    assert "| COIN | yes | 1.000 [1.00, 1.00] | 1.000 [1.00, 1.00] | 1.000 | 1.000 | 0.020 |" in table
     with pytest.raises(CoinError, match="already exist"):
         write_results(res, tmp_path / "out")
 

@@ -45,10 +45,11 @@ def test_coin_evaluate_writes_results_json_and_markdown_for_all_methods(phantom_
     assert main(argv) == 0
     printed = capsys.readouterr().out
     data = json.loads((out / "results.json").read_text())
-    assert data["format"] == "coin-evaluation/1" and data["split"] == "test"
+    assert data["format"] == "coin-evaluation/2" and data["split"] == "test"
     assert data["model"] == str(coin) and data["singla_model"] == str(singla)
     assert data["n_scored_slices"] > 0 and data["input_size"] == 32
-    assert list(data["methods"]) == ["coin", "singla", "rise", "scorecam", "layercam", "gradcam"]
+    assert list(data["methods"]) == ["coin", "singla", "rise", "scorecam", "layercam", "gradcam",
+                                     "host_organ", "gated_host_organ"]  # fmt: skip
     for m in data["methods"].values():
         assert {"micro_iou", "mean_case_dice", "threshold", "paper_micro_iou", "cv", "fd_classifier"} <= set(
             m
@@ -70,3 +71,60 @@ def test_coin_evaluate_names_a_missing_bench_split(tmp_path, capsys):
             "--out", str(tmp_path / "o")]  # fmt: skip
     assert main(argv) == 2
     assert "nothing" in capsys.readouterr().err
+
+
+def test_tuning_on_the_scored_split_is_refused_before_any_work(phantom_bench, tmp_path, capsys):
+    coin = _model_folder(tmp_path / "coin", seed=0)
+    out = tmp_path / "o"
+    argv = ["evaluate", "--model", str(coin), "--data", str(phantom_bench), "--split", "test",
+            "--val-split", "test", "--methods", "coin", "--out", str(out), "--progress", "none"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "tuned on the split it is scored on ('test')" in err and "What to do:" in err
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_compared_models_get_labelled_rows_and_write_threshold_updates_only_the_main_card(
+    phantom_bench, tmp_path, capsys
+):
+    main_model = _model_folder(tmp_path / "new", seed=0)
+    paper = _model_folder(tmp_path / "paper", seed=2)
+    before = (paper / "model.json").read_bytes()
+    out = tmp_path / "r"
+    argv = ["evaluate", "--model", str(main_model), "--label", "COIN, new recipe",
+            "--compare-model", f"COIN, paper recipe={paper}", "--data", str(phantom_bench),
+            "--methods", "coin,gradcam", "--bootstrap-resamples", "100", "--device", "cpu",
+            "--out", str(out), "--progress", "none", "--write-threshold"]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    data = json.loads((out / "results.json").read_text())
+    assert list(data["methods"]) == ["coin", "coin@COIN, paper recipe", "gradcam", "host_organ",
+                                     "gated_host_organ"]  # fmt: skip
+    assert data["methods"]["coin@COIN, paper recipe"]["model"] == str(paper)
+    assert data["compare_models"] == {"COIN, paper recipe": str(paper)}
+    assert "| COIN, new recipe |" in printed and "| COIN, paper recipe |" in printed
+    card = json.loads((main_model / "model.json").read_text())
+    row = data["methods"]["coin"]
+    assert card["threshold"] == row["threshold"]
+    src = card["threshold_source"]
+    assert src["method"] == "val-tuned micro IoU" and src["split"] == "val"
+    assert src["post_processing"] == "paper" and src["val_micro_iou"] == row["val_micro_iou"]
+    assert src["previous_threshold"] == 0.25 and src["written_by"] == "coin evaluate --write-threshold"
+    assert (paper / "model.json").read_bytes() == before
+    from coin_core.modelfile import read_card
+
+    assert read_card(main_model).threshold_source == src
+    assert f"into {main_model / 'model.json'}" in printed
+
+
+def test_bad_compare_and_write_threshold_requests_exit_2(phantom_bench, tmp_path, capsys):
+    coin = _model_folder(tmp_path / "coin", seed=0)
+    base = ["evaluate", "--model", str(coin), "--data", str(phantom_bench), "--out", str(tmp_path / "o"),
+            "--progress", "none"]  # fmt: skip
+    assert main([*base, "--compare-model", "no-label-here"]) == 2
+    assert "LABEL=FOLDER" in capsys.readouterr().err
+    assert main([*base, "--methods", "gradcam", "--write-threshold"]) == 2
+    assert "add coin to --methods" in capsys.readouterr().err
+    assert main([*base, "--methods", "coin", "--compare-model", f"COIN={coin}"]) == 2
+    assert "used twice" in capsys.readouterr().err
+    assert json.loads((coin / "model.json").read_text()).get("threshold_source") is None

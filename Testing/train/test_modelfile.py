@@ -116,3 +116,36 @@ def test_an_invalid_card_field_is_named(tmp_path, tiny_config, trained_like):
     path.write_text(json.dumps(doc))
     with pytest.raises(CoinError, match=r"threshold must be a number in \[0, 1\], got 3"):
         load_model(tmp_path / "m", device="cpu")
+
+
+def test_a_tuned_threshold_and_its_source_are_written_in_place_keeping_every_other_field(
+    tmp_path, tiny_config, trained_like
+):
+    from coin_core.modelfile import threshold_source, write_threshold
+
+    _save(tmp_path / "m", tiny_config, trained_like)
+    path = tmp_path / "m" / "model.json"
+    doc = json.loads(path.read_text())
+    assert "threshold_source" not in doc and read_card(tmp_path / "m").threshold_source is None  # old cards
+    doc["a_later_section"] = {"kept": True}  # e.g. a section a newer coin adds
+    path.write_text(json.dumps(doc))
+    src = threshold_source("val", "paper", 0.4, 12, previous_threshold=0.25)
+    write_threshold(tmp_path / "m", 0.12, src)
+    new = json.loads(path.read_text())
+    assert (
+        new["threshold"] == 0.12
+        and new["threshold_source"] == src
+        and new["a_later_section"] == {"kept": True}
+    )
+    assert {k: v for k, v in new.items() if not k.startswith("threshold")} == {
+        k: v for k, v in doc.items() if not k.startswith("threshold")
+    }
+    assert read_card(tmp_path / "m").threshold_source["method"] == "val-tuned micro IoU"
+    # an invalid value is refused and the card stays as it was
+    with pytest.raises(CoinError, match=r"threshold must be a number in \[0, 1\]"):
+        write_threshold(tmp_path / "m", 1.5, src)
+    assert json.loads(path.read_text()) == new
+    new["threshold_source"] = "by hand"
+    path.write_text(json.dumps(new))
+    with pytest.raises(CoinError, match="threshold_source must be an object"):
+        read_card(tmp_path / "m")

@@ -94,6 +94,15 @@ def test_classifier_then_train_with_it_ends_with_a_loadable_model(tiny_bench, tm
     assert gate["check"]["normal_passed"] == gate["check"]["normal"] > 0
     assert gate["check"]["abnormal_passed"] == gate["check"]["abnormal"] > 0
     assert gate["val_samples"] == len(load_split(tiny_bench, "val").label)
+    # the card carries a threshold tuned on val by coin evaluate's routine, and says so
+    from coin_core.evaluation.evaluate import tune_threshold
+
+    src = card["threshold_source"]
+    assert (
+        src["method"] == "val-tuned micro IoU" and src["split"] == "val" and src["post_processing"] == "paper"
+    )
+    tuned = tune_threshold(model, load_split(tiny_bench, "val", model.card.input_size))
+    assert card["threshold"] == tuned["threshold"] and src["val_micro_iou"] == tuned["val_micro_iou"]
     lines = [json.loads(line) for line in events.read_text().splitlines()]
     assert [e["done"] for e in lines if e["stage"] == "gan"] == [1, 2, 3, 4]
     assert all("eta_s" in e["metrics"] for e in lines if e["stage"] == "gan")
@@ -104,3 +113,24 @@ def test_classifier_then_train_with_it_ends_with_a_loadable_model(tiny_bench, tm
         == 0
     )
     assert json.loads((run / "model" / "model.json").read_text())["validation_metrics"]["gan_steps"] == 4
+
+
+def test_without_pixel_ground_truth_in_val_the_card_keeps_the_paper_threshold_and_says_why(tmp_path):
+    import numpy as np
+    from coin_testkit import make_tiny_model
+
+    from coin_core.data.benchmark import SliceArrays
+    from coin_core.train.pipeline import with_tuned_threshold
+
+    model = load_model(make_tiny_model(tmp_path / "m"), device="cpu")
+    n = 4
+    val = SliceArrays(image=np.zeros((n, 32, 32)), label=np.ones(n), lesion=np.zeros((n, 32, 32)),
+                      has_mask=np.zeros(n), host=np.zeros((n, 32, 32)), case=np.zeros(n),
+                      slice_index=np.arange(n), draw=np.zeros(n))  # fmt: skip
+    events = []
+    card = with_tuned_threshold(
+        model.card, model.classifier, model.encoder, model.generator, val, events.append
+    )
+    assert card.threshold == 0.25 and card.threshold_source["split"] == "val"
+    assert "no pixel ground truth" in card.threshold_source["method"]
+    assert "no pixel ground truth" in events[-1].message

@@ -2,10 +2,13 @@
 
 Example::
 
-    coin evaluate --model runs/coin --data bench --split test \\
+    coin evaluate --model runs/new/model --label "COIN, new recipe" \\
+        --compare-model "COIN, paper recipe=Resources/DemoModel" --data bench --split test \\
         --methods coin,singla,rise,scorecam,layercam,gradcam --singla-model runs/singla --out results/
 
-writes ``results/results.json`` and ``results/results.md`` and prints the table. Progress:
+writes ``results/results.json`` and ``results/results.md`` and prints the table: one row per method
+and compared COIN model, plus the two host-organ baselines (coin_core/evaluation/evaluate.py).
+``--write-threshold`` stores the main model's val-tuned threshold in its model card. Progress:
 ``--progress`` as for every command (coin_core/cli/progress_bar.py): a bar per method and split.
 """
 
@@ -15,6 +18,8 @@ import argparse
 import sys
 
 from coin_core.cli.progress_bar import Reporter, add_progress_option
+from coin_core.evaluation.bootstrap import RESAMPLES
+from coin_core.evaluation.thresholds import DEFAULT_POSTPROCESS, POSTPROCESS_CHOICES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,9 +40,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(default: all, singla only when --singla-model is given)",
     )
     p.add_argument("--singla-model", default=None, help="Singla* model folder (coin train --config singla)")
+    p.add_argument("--label", default="COIN", help="the main model's row label in the table (COIN)")
+    p.add_argument(
+        "--compare-model",
+        action="append",
+        default=[],
+        metavar="LABEL=FOLDER",
+        help="another COIN model folder as a row of its own, labelled LABEL (repeatable)",
+    )
+    p.add_argument(
+        "--write-threshold",
+        action="store_true",
+        help="write the main model's val-tuned threshold (coin row) into its model.json, with its source",
+    )
+    p.add_argument(
+        "--bootstrap-resamples",
+        type=int,
+        default=RESAMPLES,
+        help=f"resamples of the 95%% intervals (source slices resampled; {RESAMPLES})",
+    )
     p.add_argument("--rise-masks", type=int, default=6000, help="RISE mask count (paper: 6000)")
     p.add_argument(
-        "--postprocess", default="paper", choices=("paper", "none"), help="clean-up for every method"
+        "--postprocess",
+        default=DEFAULT_POSTPROCESS,
+        choices=POSTPROCESS_CHOICES,
+        help=f"clean-up for every method ({DEFAULT_POSTPROCESS})",
     )
     p.add_argument(
         "--max-val-slices", type=int, default=None, help="cap on abnormal val slices used for tuning"
@@ -64,6 +91,22 @@ def _methods(args: argparse.Namespace) -> tuple[str, ...]:
     return tuple(m for m in ALL_METHODS if m != "singla" or args.singla_model)
 
 
+def _compared(specs: list[str]) -> list[tuple[str, str]]:
+    """``LABEL=FOLDER`` strings as (label, folder) pairs."""
+    from coin_core.errors import CoinError
+
+    out = []
+    for spec in specs:
+        label, sep, folder = spec.partition("=")
+        if not sep or not label.strip() or not folder.strip():
+            raise CoinError(
+                f"--compare-model expects LABEL=FOLDER, got {spec!r}.",
+                'e.g. --compare-model "COIN, paper recipe=Resources/DemoModel".',
+            )
+        out.append((label.strip(), folder.strip()))
+    return out
+
+
 def _unit(stage: str) -> str | None:
     """Bars for the per-method stages (``coin:val``, ``rise:test``, ...); ``method`` lines between."""
     return "batch" if ":" in stage else None
@@ -83,6 +126,7 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
 
     from coin_core import __version__
     from coin_core.device import pick_device
+    from coin_core.errors import CoinError
     from coin_core.evaluation.evaluate import EvaluationSettings, evaluate
     from coin_core.evaluation.report import markdown_table, write_results
     from coin_core.fileutil import OutputSet
@@ -97,18 +141,32 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
         batch_size=args.batch_size,
         max_val_slices=args.max_val_slices,
         inception_weights=args.inception_weights,
+        bootstrap_resamples=args.bootstrap_resamples,
     )
     settings.validate()
+    compared = _compared(args.compare_model)
+    if args.write_threshold and "coin" not in settings.methods:
+        raise CoinError(
+            "--write-threshold stores the 'coin' row's tuned threshold, but 'coin' is not among --methods.",
+            "add coin to --methods (e.g. --methods coin).",
+        )
     out = Path(args.out)
     OutputSet([out / "results.json", out / "results.md"], overwrite=args.overwrite)  # refuse early
     device = pick_device(args.device)
     model = load_model(args.model, device=str(device))
     singla = load_model(args.singla_model, device=str(device)) if args.singla_model else None
-    results = evaluate(model, args.data, settings, singla_model=singla, progress=reporter)
+    others = [(label, load_model(folder, device=str(device))) for label, folder in compared]
+    results = evaluate(model, args.data, settings, singla_model=singla, compare_models=others,
+                       label=args.label, progress=reporter)  # fmt: skip
     reporter.close()
+    for label, folder in compared:
+        results["methods"][f"coin@{label}"]["model"] = str(folder)
+    if "coin" in results["methods"]:
+        results["methods"]["coin"]["model"] = str(args.model)
     results.update(
         model=str(args.model),
         singla_model=str(args.singla_model) if args.singla_model else None,
+        compare_models=dict(compared),
         software={"coin": __version__, "torch": torch.__version__},
         machine={
             "device": str(device),
@@ -119,8 +177,31 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
         command="coin " + " ".join(sys.argv[1:]) if sys.argv[1:] else None,
     )
     js, md = write_results(results, out, overwrite=args.overwrite)
-    if reporter.json_line({"stage": "done", "metrics": {"outputs": {"results": str(js), "table": str(md)}}}):
+    card = _write_threshold(args, results) if args.write_threshold else None
+    outputs = {"results": str(js), "table": str(md), **({"model_card": str(card)} if card else {})}
+    if reporter.json_line({"stage": "done", "metrics": {"outputs": outputs}}):
         return 0
     print(markdown_table(results))
     print(f"wrote {js}\nwrote {md}")
+    if card:
+        print(f"wrote threshold {results['methods']['coin']['threshold']:g} into {card}")
     return 0
+
+
+def _write_threshold(args: argparse.Namespace, results: dict):  # noqa: ANN202 - a Path
+    """Store the main model's tuned threshold, with how it was found, in its model card."""
+    from coin_core.modelfile import read_card, threshold_source, write_threshold
+
+    row = results["methods"]["coin"]
+    s = results["settings"]
+    source = threshold_source(
+        results["val_split"],
+        s["postprocess"],
+        row["val_micro_iou"],
+        row["n_val_slices"],
+        bench=str(args.data),
+        grid="default" if s.get("thresholds") is None else s["thresholds"],
+        previous_threshold=read_card(args.model).threshold,
+        written_by="coin evaluate --write-threshold",
+    )
+    return write_threshold(args.model, row["threshold"], source)

@@ -1,13 +1,24 @@
 """One routine that scores every method on the same fixed slices with the same policy.
 
-Protocol (docs/method.md §11.3, the fair version of the paper's §8):
+Protocol (docs/method.md §11.3, the fair version of the paper's §8; the table: docs/benchmarks.md):
 
-* Every method is scored on the GT-abnormal slices with pixel ground truth (``label == 1`` and
-  ``has_mask == 1``) of one saved split of a BENCH folder, so all of them see the same lesion draws.
-* Maps are in [0, 1]: ``|x - x_cf|`` in [0, 1] intensity units for the counterfactual methods (coin,
-  singla), per-image min-max maps for the attributions (rise, scorecam, layercam, gradcam).
-* Each method's threshold is chosen on the validation split by maximising the micro IoU, with the
-  same post-processing policy (``postprocess``) applied to every method.
+* Every method is scored on one saved split of a BENCH folder, so all of them see the same lesion
+  draws. The paper's protocol scores the GT-abnormal samples with pixel ground truth
+  (``label == 1`` and ``has_mask == 1``); a second column adds the normal samples
+  (``label == 0``), where every marked pixel is a false positive.
+* Maps are in [0, 1]: ``|x - x_cf| / 2`` for the counterfactual methods (coin, singla, and every
+  extra COIN model given as a compared row), per-image min-max maps for the attributions (rise,
+  scorecam, layercam, gradcam).
+* Each row's threshold is chosen on the validation split (never the scored one) by maximising the
+  micro IoU over its abnormal samples, with the same post-processing policy (``postprocess``) for
+  every method; the same threshold is used in both columns.
+* Two trivial baselines that know nothing about lesions are rows of the table: the host-organ
+  mask on every sample, and the host-organ mask on the samples the classifier f calls abnormal
+  (p >= 0.5). A method counts only where it beats both, in both columns.
+* 95 % intervals for micro IoU and CV resample the split's source slices (a slice's lesion draws
+  stay together; :mod:`coin_core.evaluation.bootstrap`).
+* Speckle: the 99th percentile of each map over healthy body pixels of normal and of abnormal
+  samples, against half the tuned threshold (:mod:`coin_core.evaluation.speckle`).
 * The paper's fixed protocol is reported as well: 0.25 with the paper's clean-up for the
   counterfactual methods, 0.975 without clean-up for the attributions.
 * For the counterfactual methods, CV (τ = 0.8) and a Fréchet distance between real and
@@ -28,14 +39,27 @@ import numpy as np
 
 from coin_core.errors import CoinError
 from coin_core.evaluation.baselines import ATTRIBUTION_METHODS
+from coin_core.evaluation.bootstrap import RESAMPLES, SEED, source_slices
 from coin_core.evaluation.metrics import (
     FeatureStats,
-    GroupedScores,
-    MicroIoU,
     counterfactual_validity,
     frechet_distance_from_stats,
+    per_slice_counts,
 )
+from coin_core.evaluation.organ_baselines import (
+    BASELINE_FIELDS,
+    BASELINE_LABELS,
+    GATE_P,
+    GATED_HOST_ORGAN,
+    HOST_ORGAN,
+    host_masks,
+    probabilities,
+)
+from coin_core.evaluation.report import LABELS
+from coin_core.evaluation.scoring import SampleScores, cv_interval
+from coin_core.evaluation.speckle import LESION_MARGIN_PX, PERCENTILE, Speckle
 from coin_core.evaluation.thresholds import (
+    DEFAULT_POSTPROCESS,
     PAPER_ATTRIBUTION,
     PAPER_COUNTERFACTUAL,
     POSTPROCESS_CHOICES,
@@ -47,7 +71,7 @@ from coin_core.progress import ProgressCallback, ProgressEvent, StopCallback, ch
 
 COUNTERFACTUAL_METHODS = ("coin", "singla")
 ALL_METHODS = COUNTERFACTUAL_METHODS + ATTRIBUTION_METHODS
-RESULTS_FORMAT = "coin-evaluation/1"
+RESULTS_FORMAT = "coin-evaluation/2"
 
 
 @dataclass
@@ -67,12 +91,14 @@ class EvaluationSettings:
         seed: RISE mask seed.
         inception_weights: optional safetensors file of the FID InceptionV3; when given, an
             Inception Fréchet distance (``fd_inception``) is reported next to FD-classifier.
+        baselines: add the two trivial host-organ rows (:mod:`coin_core.evaluation.organ_baselines`).
+        bootstrap_resamples, bootstrap_seed: the 95 % intervals' resamples and seed.
     """
 
     methods: tuple[str, ...] = ALL_METHODS
     split: str = "test"
     val_split: str = "val"
-    postprocess: str = "paper"
+    postprocess: str = DEFAULT_POSTPROCESS
     rise_masks: int = 6000
     batch_size: int = 16
     max_val_slices: int | None = None
@@ -80,8 +106,16 @@ class EvaluationSettings:
     tau: float = 0.8
     seed: int = 0
     inception_weights: str | None = None
+    baselines: bool = True
+    bootstrap_resamples: int = RESAMPLES
+    bootstrap_seed: int = SEED
 
     def validate(self) -> None:
+        if self.val_split == self.split:
+            raise CoinError(
+                f"The threshold would be tuned on the split it is scored on ('{self.split}').",
+                "tune on another split: --val-split val --split test (the default).",
+            )
         unknown = [m for m in self.methods if m not in ALL_METHODS]
         if unknown or not self.methods:
             raise CoinError(
@@ -93,9 +127,10 @@ class EvaluationSettings:
                 f"Unknown post-processing '{self.postprocess}'.",
                 f"use one of {', '.join(POSTPROCESS_CHOICES)}.",
             )
-        if self.rise_masks < 1 or self.batch_size < 1:
+        if self.rise_masks < 1 or self.batch_size < 1 or self.bootstrap_resamples < 1:
             raise CoinError(
-                f"rise_masks and batch_size must be >= 1; got {self.rise_masks}, {self.batch_size}."
+                "rise_masks, batch_size and bootstrap_resamples must be >= 1; got "
+                f"{self.rise_masks}, {self.batch_size}, {self.bootstrap_resamples}."
             )
 
 
@@ -108,10 +143,17 @@ def _device_of(module: Any) -> Any:
 
 
 def _scored_indices(arrays: Any, limit: int | None = None) -> np.ndarray:
+    """The abnormal samples with pixel ground truth (the paper's protocol), evenly capped at ``limit``."""
     idx = np.flatnonzero((np.asarray(arrays.label) == 1) & (np.asarray(arrays.has_mask) == 1))
     if limit is not None and idx.size > limit:
         idx = idx[np.unique(np.linspace(0, idx.size - 1, limit).round().astype(int))]
     return idx
+
+
+def _scored_mask(arrays: Any) -> np.ndarray:
+    """Samples of the "normals too" column: the paper's abnormal samples plus every normal one."""
+    label = np.asarray(arrays.label)
+    return (label == 0) | ((label == 1) & (np.asarray(arrays.has_mask) == 1))
 
 
 def _batch(arrays: Any, idx: np.ndarray, device: Any) -> Any:
@@ -132,16 +174,39 @@ def _features(classifier: Any, x: Any) -> Any:
 
 
 class _Method:
-    """Produces [B,1,S,S] maps in [0,1] for one method (and counterfactuals when it has them)."""
+    """Produces [B,1,S,S] maps in [0,1] for one row (and counterfactuals when it has them).
 
-    def __init__(self, name: str, model: Any, singla: Any, settings: EvaluationSettings, stop: Any) -> None:
+    Args:
+        name: the method (one of :data:`ALL_METHODS`).
+        model: the COIN model whose classifier the attributions explain (and whose counterfactual
+            "coin" is).
+        key: the row's key in the results ("coin", "coin@LABEL", "rise", ...).
+        label: the row's label in the table.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        model: Any,
+        singla: Any,
+        settings: EvaluationSettings,
+        stop: Any,
+        key: str | None = None,
+        label: str | None = None,
+    ) -> None:
         self.name = name
+        self.key = key or name
+        self.label = label or LABELS.get(name, name)
         self.kind = "counterfactual" if name in COUNTERFACTUAL_METHODS else "attribution"
         self.cf_model = singla if name == "singla" else model
         self.classifier = model.classifier
         self.settings = settings
         self.stop = stop
         self.paper = PAPER_COUNTERFACTUAL if self.kind == "counterfactual" else PAPER_ATTRIBUTION
+
+    @property
+    def size(self) -> int:
+        return int(self.cf_model.card.input_size)
 
     def counterfactual(self, x: Any) -> Any:
         return self.cf_model.counterfactual(x).float().clamp(-1, 1)
@@ -177,9 +242,8 @@ def _tune(method: _Method, arrays: Any, s: EvaluationSettings, progress: Any, st
         maps = method.maps(_batch(arrays, b, dev))
         sweep.update(maps[:, 0].detach().cpu().numpy(), np.asarray(arrays.lesion[b]))
         check_stop(stop)
-        report(
-            progress, ProgressEvent(f"{method.name}:val", n, len(batches), f"{method.name}: tuning on val")
-        )
+        msg = f"{method.label}: tuning on val"
+        report(progress, ProgressEvent(f"{method.key}:val", n, len(batches), msg))
     res = sweep.result()
     return {
         "threshold": res.best_threshold,
@@ -189,66 +253,65 @@ def _tune(method: _Method, arrays: Any, s: EvaluationSettings, progress: Any, st
     }
 
 
-class _Scores:
-    """Test-split accumulators for one method."""
-
-    def __init__(self) -> None:
-        self.tuned, self.paper = MicroIoU(), MicroIoU()
-        self.cases, self.slices, self.paper_cases = GroupedScores(), GroupedScores(), GroupedScores()
-        self.n = 0
-
-    def update(
-        self,
-        maps: np.ndarray,
-        gt: np.ndarray,
-        cases: np.ndarray,
-        rows: np.ndarray,
-        m: _Method,
-        threshold: float,
-        postprocess: str,
-    ) -> None:
-        pred = binarize(maps, threshold, postprocess)
-        paper = binarize(maps, *m.paper)
-        self.tuned.update(pred, gt)
-        self.paper.update(paper, gt)
-        self.cases.update(pred, gt, cases)
-        self.paper_cases.update(paper, gt, cases)
-        self.slices.update(pred, gt, rows)
-        self.n += maps.shape[0]
-
-    def to_dict(self) -> dict:
-        return {
-            "micro_iou": self.tuned.iou(),
-            "micro_dice": self.tuned.dice(),
-            "mean_case_dice": self.cases.mean("dice"),
-            "mean_case_iou": self.cases.mean("iou"),
-            "mean_slice_dice": self.slices.mean("dice"),
-            "mean_slice_iou": self.slices.mean("iou"),
-            "paper_micro_iou": self.paper.iou(),
-            "paper_micro_dice": self.paper.dice(),
-            "paper_mean_case_dice": self.paper_cases.mean("dice"),
-            "n_slices": self.n,
-            "per_case": {str(k): v for k, v in self.cases.per_group().items()},
-        }
-
-
-def _score(
-    method: _Method,
-    arrays: Any,
-    threshold: float,
-    s: EvaluationSettings,
-    progress: Any,
-    stop: Any,
-    inception: Any = None,
+def tune_threshold(
+    model: Any,
+    val: Any,
+    *,
+    postprocess: str = DEFAULT_POSTPROCESS,
+    thresholds: tuple[float, ...] | None = None,
+    max_val_slices: int | None = None,
+    batch_size: int = 16,
+    progress: ProgressCallback | None = None,
+    should_stop: StopCallback | None = None,
 ) -> dict:
+    """Tune a COIN model's difference threshold on a validation split (the routine ``coin evaluate`` uses).
+
+    Args:
+        model: a loaded model (:class:`coin_core.modelfile.CoinModel` or the same interface).
+        val: the validation arrays (:class:`coin_core.data.benchmark.SliceArrays`) at the model's size.
+        postprocess, thresholds, max_val_slices, batch_size: as in :class:`EvaluationSettings`.
+
+    Returns:
+        ``{"threshold", "val_micro_iou", "n_val_slices", "sweep"}``.
+
+    Raises:
+        CoinError: when the split has no abnormal sample with pixel ground truth.
+    """
+    s = EvaluationSettings(
+        methods=("coin",),
+        postprocess=postprocess,
+        thresholds=thresholds,
+        max_val_slices=max_val_slices,
+        batch_size=batch_size,
+    )
+    s.validate()
+    return _tune(_Method("coin", model, None, s, should_stop), val, s, progress, should_stop)
+
+
+def _counts(maps: np.ndarray, gt: np.ndarray, threshold: float, postprocess: str) -> np.ndarray:
+    return per_slice_counts(binarize(maps, threshold, postprocess), gt)
+
+
+class _Split:
+    """A scored split at one input size with the per-sample facts every row needs."""
+
+    def __init__(self, arrays: Any, clusters: np.ndarray, n_clusters: int) -> None:
+        self.arrays = arrays
+        self.scored = _scored_mask(arrays)
+        self.clusters = clusters
+        self.n_clusters = n_clusters
+
+
+def _score(method: _Method, split: _Split, threshold: float, s: EvaluationSettings, progress: Any, stop: Any,
+           inception: Any = None) -> dict:  # fmt: skip
     import torch
 
-    scored = np.zeros(len(arrays.label), bool)
-    scored[_scored_indices(arrays)] = True
+    arrays, scored = split.arrays, split.scored
     # counterfactual methods run on every slice (CV and FD need them all); attributions on scored ones
     rows = np.arange(scored.size) if method.kind == "counterfactual" else np.flatnonzero(scored)
-    scores, real, fake = _Scores(), FeatureStats(), FeatureStats()
-    inc_real, inc_fake = FeatureStats(), FeatureStats()
+    scores = SampleScores(split.n_clusters, s.bootstrap_resamples, s.bootstrap_seed)
+    speckle = Speckle()
+    real, fake, inc_real, inc_fake = FeatureStats(), FeatureStats(), FeatureStats(), FeatureStats()
     p_all, pcf_all = [], []
     dev = _device(method.cf_model)
     batches = [rows[i : i + s.batch_size] for i in range(0, rows.size, s.batch_size)]
@@ -269,31 +332,85 @@ def _score(
             maps = method.maps(x)[:, 0].detach().cpu().numpy()
         keep = scored[b]
         if keep.any():
-            bk = b[keep]
+            bk, mk = b[keep], maps[keep]
+            gt = np.asarray(arrays.lesion[bk])
+            label = np.asarray(arrays.label[bk])
             scores.update(
-                maps[keep],
-                np.asarray(arrays.lesion[bk]),
+                _counts(mk, gt, threshold, s.postprocess),
+                label,
                 np.asarray(arrays.case[bk]),
-                bk,
-                method,
-                threshold,
-                s.postprocess,
+                split.clusters[bk],
+                paper=_counts(mk, gt, *method.paper),
             )
+            speckle.update(mk, np.asarray(arrays.image[bk], np.float32), gt, label)
         check_stop(stop)
         report(
-            progress, ProgressEvent(f"{method.name}:{s.split}", n, len(batches), f"{method.name}: scoring")
+            progress, ProgressEvent(f"{method.key}:{s.split}", n, len(batches), f"{method.label}: scoring")
         )
     out = scores.to_dict()
-    out.update(cv=None, cv_n=0, cf_normal_rate=None, fd_classifier=None, fd_inception=None)
+    out["speckle"] = speckle.result(threshold)
+    out.update(cv=None, cv_ci=None, cv_n=0, cf_normal_rate=None, fd_classifier=None, fd_inception=None)
     if method.kind == "counterfactual" and p_all:
         p, p_cf = np.concatenate(p_all), np.concatenate(pcf_all)
         cv, cv_n = counterfactual_validity(p, p_cf, s.tau)
         out.update(cv=None if math.isnan(cv) else cv, cv_n=cv_n, cf_normal_rate=float(np.mean(p_cf < 0.5)))
+        ci = cv_interval(
+            p, p_cf, split.clusters[rows], split.n_clusters, s.tau, s.bootstrap_resamples, s.bootstrap_seed
+        )
+        out["cv_ci"] = ci if cv_n else None
         if real.n >= 2:
             out["fd_classifier"] = frechet_distance_from_stats(*real.mean_cov(), *fake.mean_cov())
         if inc_real.n >= 2:
             out["fd_inception"] = frechet_distance_from_stats(*inc_real.mean_cov(), *inc_fake.mean_cov())
     return out
+
+
+def _score_baselines(model: Any, split: _Split, s: EvaluationSettings, progress: Any, stop: Any) -> dict:
+    """The two rows that know nothing about lesions (:mod:`coin_core.evaluation.organ_baselines`)."""
+    arrays = split.arrays
+    rows = np.flatnonzero(split.scored)
+    rows_out = {}
+    p = probabilities(model, arrays, rows, s.batch_size, stop)
+    for key, gated in ((HOST_ORGAN, False), (GATED_HOST_ORGAN, True)):
+        scores = SampleScores(split.n_clusters, s.bootstrap_resamples, s.bootstrap_seed)
+        masks = host_masks(np.asarray(arrays.host[rows]), p if gated else None)
+        scores.update(
+            per_slice_counts(masks, np.asarray(arrays.lesion[rows])),
+            np.asarray(arrays.label[rows]),
+            np.asarray(arrays.case[rows]),
+            split.clusters[rows],
+        )
+        res = scores.to_dict()
+        res.update(BASELINE_FIELDS)
+        res.update(kind="baseline", method=key, label=BASELINE_LABELS[key], threshold=None, speckle=None)
+        if gated:
+            res["gate"] = {"p_threshold": GATE_P, "samples_called_abnormal": int((p >= GATE_P).sum())}
+        rows_out[key] = res
+    report(progress, ProgressEvent("method", 1, 1, "baselines done"))
+    return rows_out
+
+
+def _beats(rows: dict[str, dict]) -> None:
+    """Mark every scored row with whether it beats both baselines in each column (in place)."""
+    base = [rows[k] for k in (HOST_ORGAN, GATED_HOST_ORGAN) if k in rows]
+    for row in rows.values():
+        if row["kind"] == "baseline":
+            continue
+        if len(base) < 2:
+            row["beats_baselines"] = None
+            continue
+        cols = {}
+        for col, key in (("paper_protocol", "micro_iou"), ("with_normals", "micro_iou_with_normals")):
+            mine = row.get(key)
+            cols[col] = bool(
+                mine is not None and not math.isnan(mine) and all(mine > _num(b.get(key)) for b in base)
+            )
+        cols["both"] = cols["paper_protocol"] and cols["with_normals"]
+        row["beats_baselines"] = cols
+
+
+def _num(v: Any) -> float:
+    return -math.inf if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
 def _case_names(bench_dir: str | Path) -> dict[int, str]:
@@ -308,12 +425,26 @@ def _case_names(bench_dir: str | Path) -> dict[int, str]:
         return {}
 
 
+def _check_compare(label: str, compare: list[tuple[str, Any]]) -> None:
+    seen = {label}
+    for name, _ in compare:
+        if not name or not name.strip():
+            raise CoinError("A compared model has an empty label.", "give it as LABEL=FOLDER.")
+        if name in seen:
+            raise CoinError(
+                f"The row label '{name}' is used twice.", "give every model its own label (--label, LABEL=)."
+            )
+        seen.add(name)
+
+
 def evaluate(
     model: Any,
     bench_dir: str | Path,
     settings: EvaluationSettings | None = None,
     *,
     singla_model: Any = None,
+    compare_models: list[tuple[str, Any]] | None = None,
+    label: str = "COIN",
     progress: ProgressCallback | None = None,
     should_stop: StopCallback | None = None,
 ) -> dict:
@@ -321,10 +452,14 @@ def evaluate(
 
     Args:
         model: a loaded COIN model (:func:`coin_core.modelfile.load_model`); its classifier is the
-            frozen f that the attributions explain and whose features the Fréchet distance uses.
+            frozen f that the attributions explain, whose features the Fréchet distance uses and
+            that gates the classifier-gated baseline.
         bench_dir: a BENCH folder (``coin_core/data/benchmark.py``).
         settings: methods, splits, post-processing, RISE masks, ...
         singla_model: a model trained with method "singla"; needed when "singla" is asked for.
+        compare_models: further COIN models as ``(label, model)``; each is a "coin" row of its own
+            (key ``coin@LABEL``), tuned and scored like the main one at its own input size.
+        label: the main model's row label.
         progress, should_stop: progress callback and cancel flag (checked once per batch).
 
     Returns:
@@ -334,6 +469,8 @@ def evaluate(
 
     s = settings or EvaluationSettings()
     s.validate()
+    compare = list(compare_models or [])
+    _check_compare(label, compare)
     if "singla" in s.methods and singla_model is None:
         raise CoinError(
             "Method 'singla' was asked for but no Singla model was given.",
@@ -347,46 +484,84 @@ def evaluate(
             "train both models at the same input size.",
         )
     inception = None
-    if s.inception_weights and any(m in COUNTERFACTUAL_METHODS for m in s.methods):
+    if s.inception_weights and (compare or any(m in COUNTERFACTUAL_METHODS for m in s.methods)):
         from coin_core.evaluation.inception import load_inception
 
         inception = load_inception(s.inception_weights, _device(model))
-    val = load_split(bench_dir, s.val_split, size=size)
-    test = load_split(bench_dir, s.split, size=size)
-    methods: dict[str, Any] = {}
+    vals: dict[int, Any] = {}
+    tests: dict[int, _Split] = {}
+
+    def at(sz: int) -> tuple[Any, _Split]:
+        if sz not in tests:
+            vals[sz] = load_split(bench_dir, s.val_split, size=sz)
+            arrays = load_split(bench_dir, s.split, size=sz)
+            clusters = source_slices(arrays.case, arrays.slice_index)
+            tests[sz] = _Split(arrays, clusters, int(clusters.max()) + 1 if clusters.size else 0)
+        return vals[sz], tests[sz]
+
+    at(size)
+    plan: list[_Method] = []
     for name in s.methods:
+        row_label = label if name == "coin" else None
+        plan.append(_Method(name, model, singla_model, s, should_stop, label=row_label))
+        if name == "coin":
+            plan += [_Method("coin", m, None, s, should_stop, f"coin@{lab}", lab) for lab, m in compare]
+    if "coin" not in s.methods:
+        plan = [_Method("coin", m, None, s, should_stop, f"coin@{lab}", lab) for lab, m in compare] + plan
+    total = len(plan) + (1 if s.baselines else 0)
+    rows: dict[str, dict] = {}
+    for method in plan:
         t0 = time.monotonic()
-        method = _Method(name, model, singla_model, s, should_stop)
+        val, split = at(method.size)
         tuned = _tune(method, val, s, progress, should_stop)
-        res = {"kind": method.kind, **tuned}
-        res.update(_score(method, test, tuned["threshold"], s, progress, should_stop, inception))
+        res = {"kind": method.kind, "method": method.name, "label": method.label, "input_size": method.size}
+        res.update(tuned)
+        res.update(_score(method, split, tuned["threshold"], s, progress, should_stop, inception))
         res.update(
             paper_threshold=method.paper[0],
             paper_postprocess=method.paper[1],
             seconds=round(time.monotonic() - t0, 2),
         )
-        methods[name] = res
+        rows[method.key] = res
         report(
             progress,
             ProgressEvent(
-                "method", len(methods), len(s.methods), f"{name} done", {"micro_iou": res["micro_iou"]}
+                "method", len(rows), total, f"{method.label} done", {"micro_iou": res["micro_iou"]}
             ),
         )
-    n_scored = int(_scored_indices(test).size)
+    test = tests[size]
+    if s.baselines:
+        rows.update(_score_baselines(model, test, s, progress, should_stop))
+    _beats(rows)
     names = _case_names(bench_dir)
-    for res in methods.values():
+    for res in rows.values():
         res["per_case"] = {names.get(int(k), k): v for k, v in res["per_case"].items()}
     return {
         "format": RESULTS_FORMAT,
         "bench": str(bench_dir),
         "split": s.split,
         "val_split": s.val_split,
-        "n_slices": int(len(test.label)),
-        "n_scored_slices": n_scored,
+        "n_slices": int(len(test.arrays.label)),
+        "n_scored_slices": int(_scored_indices(test.arrays).size),
+        "n_normal_slices": int((np.asarray(test.arrays.label) == 0).sum()),
+        "n_source_slices": test.n_clusters,
         "input_size": size,
+        "label": label,
         "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(s).items()},
+        "bootstrap": {
+            "resamples": s.bootstrap_resamples,
+            "seed": s.bootstrap_seed,
+            "level": 0.95,
+            "unit": "source slice (case, slice_index); a slice's lesion draws stay together",
+            "n_source_slices": test.n_clusters,
+        },
+        "speckle": {
+            "percentile": PERCENTILE,
+            "lesion_margin_px": LESION_MARGIN_PX,
+            "body": "tissue above the window's lower edge, closed, largest region, convex hull",
+        },
         "feature_distance": "FD-classifier: Fréchet distance on the frozen classifier's penultimate "
         "features (not InceptionV3 FID)"
         + ("; fd_inception: FID InceptionV3 768-d features from the given weights" if inception else ""),
-        "methods": methods,
+        "methods": rows,
     }

@@ -1,20 +1,30 @@
 """Write evaluation results: ``results.json`` (the full dictionary) and ``results.md`` (a table).
 
-``results.json`` (format ``coin-evaluation/1``)::
+``results.json`` (format ``coin-evaluation/2``)::
 
-    {"format", "bench", "split", "val_split", "n_slices", "n_scored_slices", "input_size",
-     "settings": {...}, "feature_distance": "...", "model": path, "singla_model": path | null,
-     "software": {"coin": version, "torch": version}, "machine": {...},
-     "methods": {name: {"kind": "counterfactual" | "attribution",
-                        "threshold", "val_micro_iou", "n_val_slices", "sweep": {...},
-                        "micro_iou", "micro_dice", "mean_case_dice", "mean_case_iou",
-                        "mean_slice_dice", "mean_slice_iou", "n_slices", "per_case": {...},
-                        "paper_threshold", "paper_postprocess", "paper_micro_iou",
-                        "paper_micro_dice", "paper_mean_case_dice",
-                        "cv", "cv_n", "cf_normal_rate", "fd_classifier", "fd_inception",
-                        "seconds"}}}
+    {"format", "bench", "split", "val_split", "n_slices", "n_scored_slices", "n_normal_slices",
+     "n_source_slices", "input_size", "label", "settings": {...}, "bootstrap": {...},
+     "speckle": {...}, "feature_distance": "...", "model": path, "singla_model": path | null,
+     "compare_models": {label: path}, "software": {"coin": version, "torch": version},
+     "machine": {...},
+     "methods": {key: {"kind": "counterfactual" | "attribution" | "baseline",
+                       "method", "label", "input_size", "model" (compared rows),
+                       "threshold", "val_micro_iou", "n_val_slices", "sweep": {...},
+                       "micro_iou", "micro_iou_ci", "micro_dice",
+                       "micro_iou_with_normals", "micro_iou_with_normals_ci", "micro_dice_with_normals",
+                       "fp_pixels_on_normals", "normals_marked",
+                       "mean_case_dice", "mean_case_iou", "mean_slice_dice", "mean_slice_iou",
+                       "n_slices", "n_normal_slices", "per_case": {...},
+                       "paper_threshold", "paper_postprocess", "paper_micro_iou",
+                       "paper_micro_dice", "paper_mean_case_dice",
+                       "speckle": {"normal_p99", "abnormal_p99", "half_threshold", "pass", ...},
+                       "cv", "cv_ci", "cv_n", "cf_normal_rate", "fd_classifier", "fd_inception",
+                       "beats_baselines": {"paper_protocol", "with_normals", "both"},
+                       "seconds"}}}
 
-NaN values are written as null.
+Keys: the method names for the main model's rows ("coin", "singla", "rise", ...), ``coin@LABEL``
+for every compared COIN model, ``host_organ`` and ``gated_host_organ`` for the baselines.
+Intervals are ``[lo, hi]`` (95 %). NaN values are written as null.
 """
 
 from __future__ import annotations
@@ -65,32 +75,85 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def _ci(value: Any, ci: Any) -> str:
+    """``0.093 [0.05, 0.14]`` (value and 95 % interval); the value alone when there is no interval."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if not ci or any(v is None for v in ci):
+        return _fmt(value)
+    # bounds rounded outwards to 2 decimals, so the printed interval holds the printed value
+    lo, hi = math.floor(ci[0] * 100 + 1e-9) / 100, math.ceil(ci[1] * 100 - 1e-9) / 100
+    return f"{value:.3f} [{lo:.2f}, {hi:.2f}]"
+
+
+def _beats(m: dict) -> str:
+    if m.get("kind") == "baseline":
+        return "(baseline)"
+    b = m.get("beats_baselines")
+    if not b:
+        return "–"
+    if b.get("both"):
+        return "yes"
+    if b.get("paper_protocol"):
+        return "no (paper protocol only)"
+    if b.get("with_normals"):
+        return "no (normals-too column only)"
+    return "no"
+
+
+def _speckle(m: dict) -> str:
+    sp = m.get("speckle")
+    if not sp or sp.get("half_threshold") is None:
+        return "–"
+    mark = {True: "pass", False: "FAIL", None: "–"}[sp.get("pass")]
+    return (
+        f"{_fmt(sp.get('normal_p99'))} / {_fmt(sp.get('abnormal_p99'))} vs {sp['half_threshold']:.3f}: {mark}"
+    )
+
+
+def _label(key: str, m: dict) -> str:
+    return str(m.get("label") or LABELS.get(key, key))
+
+
 def markdown_table(results: dict) -> str:
-    """The results as a Markdown table (one row per method) with the paper's TSM figures."""
+    """The results as a Markdown table (one row per method or model) with the paper's TSM figures."""
+    boot = results.get("bootstrap", {})
+    sp = results.get("speckle", {})
     lines = [
         f"Split `{results.get('split')}` of `{results.get('bench')}`: {results.get('n_scored_slices')} "
-        f"abnormal slices scored, thresholds tuned on `{results.get('val_split')}` (micro IoU), "
-        f"post-processing `{results.get('settings', {}).get('postprocess')}` for every method.",
+        f"abnormal samples (paper protocol) and {results.get('n_normal_slices')} normal samples from "
+        f"{results.get('n_source_slices')} source slices. Thresholds tuned on `{results.get('val_split')}` "
+        f"(micro IoU over its abnormal samples), post-processing "
+        f"`{results.get('settings', {}).get('postprocess')}` for every method. "
+        f"[95 % intervals]: {boot.get('resamples')} bootstrap resamples of the source slices "
+        f"(seed {boot.get('seed')}; a slice's lesion draws stay together).",
         "",
-        "| Method | IoU (tuned) | threshold | Dice (tuned) | mean case Dice | mean slice IoU "
-        "| IoU @ paper thr. | CV | FD-classifier | paper IoU | paper CV | paper FID |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| Method | beats both baselines | IoU, paper protocol | IoU, normals too | Dice, paper protocol "
+        "| Dice, normals too | threshold | speckle p99 normal / abnormal vs threshold/2 | CV "
+        "| IoU @ paper thr. | FD-classifier | paper IoU | paper CV | paper FID |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, m in results.get("methods", {}).items():
-        paper = PAPER_TSM.get(name, {})
+    for key, m in results.get("methods", {}).items():
+        paper = PAPER_TSM.get(m.get("method", key), {}) if m.get("kind") != "baseline" else {}
+        at_paper = (
+            f"{_fmt(m.get('paper_micro_iou'))} (@{m.get('paper_threshold')}, {m.get('paper_postprocess')})"
+            if m.get("paper_threshold") is not None
+            else "–"
+        )
         lines.append(
             "| "
             + " | ".join(
                 [
-                    LABELS.get(name, name),
-                    _fmt(m.get("micro_iou")),
-                    _fmt(m.get("threshold")),
+                    _label(key, m),
+                    _beats(m),
+                    _ci(m.get("micro_iou"), m.get("micro_iou_ci")),
+                    _ci(m.get("micro_iou_with_normals"), m.get("micro_iou_with_normals_ci")),
                     _fmt(m.get("micro_dice")),
-                    _fmt(m.get("mean_case_dice")),
-                    _fmt(m.get("mean_slice_iou")),
-                    f"{_fmt(m.get('paper_micro_iou'))} "
-                    f"(@{m.get('paper_threshold')}, {m.get('paper_postprocess')})",
-                    _fmt(m.get("cv")),
+                    _fmt(m.get("micro_dice_with_normals")),
+                    _fmt(m.get("threshold")),
+                    _speckle(m),
+                    _ci(m.get("cv"), m.get("cv_ci")),
+                    at_paper,
                     _fmt(m.get("fd_classifier"), 4),
                     _fmt(paper.get("iou")),
                     _fmt(paper.get("cv")),
@@ -99,14 +162,30 @@ def markdown_table(results: dict) -> str:
             )
             + " |"
         )
+    sizes = {m.get("input_size") for m in results.get("methods", {}).values() if m.get("input_size")}
     lines += [
         "",
-        "IoU = micro IoU (ΣTP / (ΣTP + ΣFP + ΣFN) over all pixels of the scored slices), as in the paper. "
-        "FD-classifier is a Fréchet distance on the frozen classifier's penultimate features between real "
-        "and counterfactual slices of the whole split; it is not the paper's InceptionV3 FID and the two "
-        "are not comparable. Paper columns: Shvetsov et al. 2024, Table 1, TotalSegmentator (synthetic).",
+        "IoU = micro IoU (ΣTP / (ΣTP + ΣFP + ΣFN) over all pixels of the scored samples). Paper protocol: "
+        "the abnormal samples only, as in the paper; normals too: the normal samples are scored as well, "
+        "every pixel marked on them is a false positive. Both columns use the threshold tuned on the "
+        "validation split. Baselines: the host-organ mask on every sample, and the host-organ mask on the "
+        "samples the classifier f calls abnormal (p >= 0.5); a method counts only where it beats both in "
+        "both IoU columns. Speckle: the 99th percentile of the method's map (|x - x_cf| / 2, or the "
+        f"min-max normalised attribution map) over healthy body pixels (outside the lesion mask dilated "
+        f"by {sp.get('lesion_margin_px', 3)} px, inside the body), on normal / abnormal samples; pass when "
+        "both lie below half the tuned threshold. FD-classifier is a Fréchet distance on the frozen "
+        "classifier's penultimate features between real and counterfactual slices of the whole split; it "
+        "is not the paper's InceptionV3 FID and the two are not comparable. Paper columns: Shvetsov et al. "
+        "2024, Table 1, TotalSegmentator (synthetic).",
         "",
     ]
+    if len(sizes) > 1:
+        lines[-1:-1] = [
+            "Rows are scored at their model's input size ("
+            + ", ".join(str(s) for s in sorted(sizes))
+            + " px; ground truth resampled to it); the baselines at the main model's.",
+            "",
+        ]
     return "\n".join(lines)
 
 
