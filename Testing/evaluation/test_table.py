@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import OracleCounterfactualModel
+from evaluation_helpers import OracleCounterfactualModel
 
 from coin_core.errors import CoinError
 from coin_core.evaluation.evaluate import EvaluationSettings, evaluate
