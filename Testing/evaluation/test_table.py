@@ -116,6 +116,14 @@ def test_compared_coin_models_are_rows_of_their_own(oracle_model, squares_bench)
     assert other["fp_pixels_on_normals"] == N_AB * 18 and res["methods"]["coin"]["fp_pixels_on_normals"] == 0
     labels = [r[0] for r in _rows(markdown_table(res))[1:]]
     assert labels[:3] == ["COIN, oracle recipe", "COIN, corner recipe", "Grad-CAM"]
+    # a compared model of another input size is tuned and scored at its own size
+    big = evaluate(oracle_model, squares_bench, EvaluationSettings(methods=("coin",), **FAST),
+                   compare_models=[("COIN, 64 px", OracleCounterfactualModel(64))])  # fmt: skip
+    assert (
+        big["methods"]["coin@COIN, 64 px"]["input_size"] == 64 and big["methods"]["coin"]["input_size"] == 32
+    )
+    assert big["methods"]["coin@COIN, 64 px"]["micro_iou"] > 0.8
+    assert "Rows are scored at their model's input size (32, 64 px" in markdown_table(big)
     with pytest.raises(CoinError, match="used twice"):
         evaluate(oracle_model, squares_bench, EvaluationSettings(methods=("coin",), **FAST),
                  compare_models=[("COIN", CornerMarker(32))])  # fmt: skip

@@ -365,7 +365,9 @@ def _score(method: _Method, split: _Split, threshold: float, s: EvaluationSettin
     return out
 
 
-def _score_baselines(model: Any, split: _Split, s: EvaluationSettings, progress: Any, stop: Any) -> dict:
+def _score_baselines(
+    model: Any, split: _Split, s: EvaluationSettings, progress: Any, stop: Any, step: tuple[int, int] = (1, 1)
+) -> dict:
     """The two rows that know nothing about lesions (:mod:`coin_core.evaluation.organ_baselines`)."""
     arrays = split.arrays
     rows = np.flatnonzero(split.scored)
@@ -386,7 +388,7 @@ def _score_baselines(model: Any, split: _Split, s: EvaluationSettings, progress:
         if gated:
             res["gate"] = {"p_threshold": GATE_P, "samples_called_abnormal": int((p >= GATE_P).sum())}
         rows_out[key] = res
-    report(progress, ProgressEvent("method", 1, 1, "baselines done"))
+    report(progress, ProgressEvent("method", *step, "baselines done"))
     return rows_out
 
 
@@ -531,7 +533,7 @@ def evaluate(
         )
     test = tests[size]
     if s.baselines:
-        rows.update(_score_baselines(model, test, s, progress, should_stop))
+        rows.update(_score_baselines(model, test, s, progress, should_stop, (total, total)))
     _beats(rows)
     names = _case_names(bench_dir)
     for res in rows.values():
