@@ -8,7 +8,8 @@ tissue alone with a margin; one above it marks speckle as soon as the threshold 
 
 Maps are in [0, 1] as everywhere in evaluation (``|x - x_cf| / 2`` for counterfactual methods, the
 per-image min-max map for attributions). The body mask comes from the slice itself, since prepared
-slice sets store no body mask: pixels above the intensity window's lower edge, closed by
+slice sets store no body mask and only windowed intensities (so :func:`coin_core.data.hosts.body_mask`,
+which thresholds HU, does not apply): pixels above the intensity window's lower edge, closed by
 :data:`BODY_CLOSING_ITERATIONS` 3 x 3 steps, the largest connected region, and its convex hull. In
 a soft-tissue window fat and air are both at the lower edge, so the hull (not hole filling) is what
 brings the abdominal fat back inside; a thin rim of subcutaneous fat far from the largest region may
