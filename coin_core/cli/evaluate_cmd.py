@@ -19,7 +19,8 @@ import sys
 
 from coin_core.cli.progress_bar import Reporter, add_progress_option
 from coin_core.evaluation.bootstrap import RESAMPLES
-from coin_core.evaluation.thresholds import DEFAULT_POSTPROCESS, POSTPROCESS_CHOICES
+from coin_core.evaluation.thresholds import POSTPROCESS_CHOICES
+from coin_core.infer.postprocess import DEFAULT_POSTPROCESS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -59,13 +59,13 @@ from coin_core.evaluation.report import LABELS
 from coin_core.evaluation.scoring import SampleScores, cv_interval
 from coin_core.evaluation.speckle import LESION_MARGIN_PX, PERCENTILE, Speckle
 from coin_core.evaluation.thresholds import (
-    DEFAULT_POSTPROCESS,
     PAPER_ATTRIBUTION,
     PAPER_COUNTERFACTUAL,
     POSTPROCESS_CHOICES,
     ThresholdSweep,
     binarize,
 )
+from coin_core.infer.postprocess import DEFAULT_POSTPROCESS
 from coin_core.models.conditioning import difference_map
 from coin_core.progress import ProgressCallback, ProgressEvent, StopCallback, check_stop, report
 

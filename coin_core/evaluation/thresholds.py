@@ -23,8 +23,6 @@ PAPER_COUNTERFACTUAL = (DEFAULT_THRESHOLD, DEFAULT_POSTPROCESS)
 PAPER_ATTRIBUTION = (0.975, "none")
 
 POSTPROCESS_CHOICES = ("paper", "none")
-#: the clean-up every method gets when thresholds are tuned (the paper's, as ``coin segment`` uses)
-DEFAULT_POSTPROCESS = "paper"
 
 
 def default_grid() -> np.ndarray:

@@ -154,7 +154,7 @@ def with_tuned_threshold(
     import dataclasses
 
     from coin_core.evaluation.evaluate import tune_threshold
-    from coin_core.evaluation.thresholds import DEFAULT_POSTPROCESS
+    from coin_core.infer.postprocess import DEFAULT_POSTPROCESS
     from coin_core.modelfile import CoinModel, threshold_source
     from coin_core.progress import ProgressEvent, report
 
