@@ -134,3 +134,28 @@ def test_without_pixel_ground_truth_in_val_the_card_keeps_the_paper_threshold_an
     assert card.threshold == 0.25 and card.threshold_source["split"] == "val"
     assert "no pixel ground truth" in card.threshold_source["method"]
     assert "no pixel ground truth" in events[-1].message
+
+
+def test_max_minutes_stops_a_long_schedule_and_still_writes_the_model(tiny_bench, tmp_path, capsys):
+    # 3 classifier epochs and 100000 GAN steps scheduled, 0.05 minutes (3 s) allowed
+    cfg = _config_file(tmp_path, **{"gan.epochs": 100000, "classifier.epochs": 3})
+    run, events = tmp_path / "run", tmp_path / "ev.jsonl"
+    argv = ["train", "--data", str(tiny_bench), "--out", str(run), "--config", cfg, "--device", "cpu",
+            "--progress", "none", "--events-jsonl", str(events), "--max-minutes", "0.05"]  # fmt: skip
+    assert main(argv) == 0
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    limits = [e for e in lines if e["stage"] == "time_limit"]
+    assert any("GAN step" in e["message"] for e in limits)
+    steps = json.loads((run / "model" / "model.json").read_text())["validation_metrics"]["gan_steps"]
+    gan = [e for e in lines if e["stage"] == "gan"]
+    assert 0 < steps < 1000 and gan[-1]["done"] == steps and gan[-1]["total"] > 100000
+    assert [e for e in lines if e["stage"] == "gan_validation"]  # the partial epoch was validated
+    assert load_model(run / "model", device="cpu").gate is not None
+
+
+def test_max_minutes_must_be_positive(tiny_bench, tmp_path, capsys):
+    cfg = _config_file(tmp_path)
+    out = str(tmp_path / "r")
+    argv = ["train", "--data", str(tiny_bench), "--out", out, "--config", cfg, "--max-minutes", "0"]
+    assert main(argv) == 2
+    assert "--max-minutes 0" in capsys.readouterr().err

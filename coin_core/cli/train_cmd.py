@@ -23,6 +23,7 @@ EPILOG = """\
 examples:
   coin train --data bench/kidney --out runs/coin --config small
   coin train --data bench/kidney --out runs/coin --config small --resume      # after Ctrl-C or a crash
+  coin train --data bench/kidney --out runs/gpu --config paper --max-minutes 7   # as many steps as fit
   coin train --data bench/kidney --out runs/singla --config singla --classifier runs/coin/classifier
   coin train --data bench/kidney --out runs/x --config my.yaml --dry-run      # print the resolved config
   coin train-classifier --data bench/kidney --out runs/classifier
@@ -79,6 +80,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--classifier", metavar="CLS", help="trained classifier folder (default: train one)")
     t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in RUN")
     t.add_argument("--max-steps", type=int, metavar="N", help="override gan.max_steps (total GAN steps)")
+    t.add_argument(
+        "--max-minutes",
+        type=float,
+        metavar="M",
+        help="wall-time budget of the training steps: the classifier starts no epoch after 40 %% of it, "
+        "the GAN stops taking steps when it is spent, then validates and writes the model (--resume "
+        "continues later)",
+    )
     t.set_defaults(func=_run_train)
 
 
@@ -167,7 +176,8 @@ def _run_train(args: argparse.Namespace) -> int:
     with _session(args) as (info, bar):
         t0 = time.monotonic()
         model_dir = train_model(args.data, args.out, cfg, classifier_dir=args.classifier, resume=args.resume,
-                                device=args.device, progress=bar, events_jsonl=args.events_jsonl)  # fmt: skip
+                                device=args.device, progress=bar, events_jsonl=args.events_jsonl,
+                                max_minutes=args.max_minutes)  # fmt: skip
     if info.is_main:
         if bar.mode == "jsonl":
             done = {"outputs": {"model": str(model_dir)}, "seconds": time.monotonic() - t0}

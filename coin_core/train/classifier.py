@@ -63,6 +63,7 @@ def fit_classifier(
     progress: ProgressCallback | None = None,
     should_stop: StopCallback | None = None,
     events_jsonl: str | os.PathLike[str] | None = None,
+    deadline: float | None = None,
 ) -> ClassifierResult:
     """Train the ResNet-18 classifier and write the best epoch's weights to ``out_dir``.
 
@@ -76,6 +77,8 @@ def fit_classifier(
         progress: receives per-step ("classifier") and per-epoch ("classifier_validation") events.
         should_stop: polled between steps; True raises CoinCancelled (the best folder so far stays).
         events_jsonl: optional JSON-lines file receiving the events.
+        deadline: a ``time.monotonic()`` value; no epoch starts after it (at least one runs), and
+            the best epoch so far is kept (a "time_limit" event says so).
 
     Returns:
         A :class:`ClassifierResult` with the best weights loaded.
@@ -83,7 +86,7 @@ def fit_classifier(
     sink = EventSink(progress, events_jsonl, enabled=ddp.current().is_main)
     try:
         with restored_determinism():
-            return _fit(cfg, train, val, Path(out_dir), window, device, sink, should_stop)
+            return _fit(cfg, train, val, Path(out_dir), window, device, sink, should_stop, deadline)
     except KeyboardInterrupt:
         raise CoinCancelled(
             f"Classifier training interrupted; the best classifier so far (if any) is in {out_dir}. "
@@ -93,7 +96,7 @@ def fit_classifier(
         sink.close()
 
 
-def _fit(cfg, train, val, out_dir, window, device, sink, should_stop) -> ClassifierResult:
+def _fit(cfg, train, val, out_dir, window, device, sink, should_stop, deadline=None) -> ClassifierResult:
     from coin_core.data.dataset import ClassifierAugment, SliceDataset
     from coin_core.models import build_networks
 
@@ -177,6 +180,11 @@ def _fit(cfg, train, val, out_dir, window, device, sink, should_stop) -> Classif
                     metrics={"epoch": epoch, "step": step, **metrics, "eta_s": eta.eta_s(step)},
                 )
             )
+            late = deadline is not None and time.monotonic() >= deadline
+            if epoch + 1 < cc.epochs and ddp.any_flag(late, info, dev):
+                message = f"Wall-time limit reached after classifier epoch {epoch + 1}/{cc.epochs}."
+                sink.emit(ProgressEvent(stage="time_limit", message=message))
+                break
     ddp.barrier(info)
     if info.enabled:
         model, _ = load_classifier(out_dir, cfg.model, device=str(dev))

@@ -58,6 +58,7 @@ def fit_gan(
     progress: ProgressCallback | None = None,
     should_stop: StopCallback | None = None,
     events_jsonl: str | os.PathLike[str] | None = None,
+    deadline: float | None = None,
 ) -> GanResult:
     """Train E, G and D against a frozen classifier.
 
@@ -73,6 +74,9 @@ def fit_gan(
             ("gan_validation") and per checkpoint ("checkpoint"); may raise KeyboardInterrupt.
         should_stop: polled between steps; True saves a checkpoint and raises CoinCancelled.
         events_jsonl: optional JSON-lines file receiving the same events (every ``log_every`` steps).
+        deadline: a ``time.monotonic()`` value; once passed, training stops after the current step,
+            validates, saves a checkpoint and returns normally (a "time_limit" event says so). A
+            later ``--resume`` continues from there.
 
     Returns:
         A :class:`GanResult`.
@@ -82,7 +86,9 @@ def fit_gan(
         CoinCancelled: after Ctrl-C or ``should_stop``, once the checkpoint is saved.
     """
     with restored_determinism():
-        run = _GanRun(cfg, train, val, classifier, Path(run_dir), device, progress, should_stop, events_jsonl)
+        run = _GanRun(
+            cfg, train, val, classifier, Path(run_dir), device, progress, should_stop, events_jsonl, deadline
+        )
         try:
             return run.fit(resume)
         finally:
@@ -91,12 +97,14 @@ def fit_gan(
 
 class _GanRun:
     def __init__(
-        self, cfg, train, val, classifier, run_dir, device, progress, should_stop, events_jsonl
+        self, cfg, train, val, classifier, run_dir, device, progress, should_stop, events_jsonl, deadline=None
     ) -> None:
         self.cfg, self.train, self.val, self.run_dir = cfg, train, val, run_dir
         self.info = ddp.current()
         self.device = ddp.local_device(pick_device(device), self.info)
         self.should_stop = should_stop
+        self.deadline = deadline
+        self.timed_out = False
         self.sink = EventSink(progress, events_jsonl, enabled=self.info.is_main)
         seed_everything(cfg.seed, cfg.deterministic)
         self._build(classifier)
@@ -165,8 +173,14 @@ class _GanRun:
                         self._after_step(eta, start_step, t0)
                         if self._stop_requested(interrupt):
                             raise KeyboardInterrupt
+                        if self._time_up():
+                            break
                     if self.step % self.steps_per_epoch == 0 or self.step >= self.total_steps:
                         self._validate()
+                    elif self.timed_out:
+                        self._validate()  # the last, partial epoch
+                    if self.timed_out:
+                        break
         except KeyboardInterrupt:
             self._on_interrupt(consistent)
         if self.last_ckpt is None or _step_of(self.last_ckpt) != self.step:
@@ -260,6 +274,21 @@ class _GanRun:
         if self.step % cfg.gan.checkpoint_every == 0:
             self._save()
         self.sink.emit(event, to_file=self.step % cfg.gan.log_every == 0 or self.step == self.total_steps)
+
+    def _time_up(self) -> bool:
+        """True once the wall-time deadline has passed (every process agrees); emits one message."""
+        if self.deadline is None:
+            return False
+        self.timed_out = ddp.any_flag(time.monotonic() >= self.deadline, self.info, self.device)
+        if self.timed_out:
+            self.sink.emit(
+                ProgressEvent(
+                    stage="time_limit",
+                    message=f"Wall-time limit reached at GAN step {self.step}/{self.total_steps}; "
+                    "validating and saving the model.",
+                )
+            )
+        return self.timed_out
 
     def _stop_requested(self, interrupt: loop.InterruptFlag) -> bool:
         flag = interrupt.raised or (self.should_stop is not None and bool(self.should_stop()))

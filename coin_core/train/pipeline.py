@@ -12,6 +12,7 @@ Run folder::
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,7 @@ def train_model(
     progress: ProgressCallback | None = None,
     should_stop: StopCallback | None = None,
     events_jsonl: str | os.PathLike[str] | None = None,
+    max_minutes: float | None = None,
 ) -> Path:
     """Train a complete model on ``bench`` and write ``run_dir/model``.
 
@@ -82,6 +84,9 @@ def train_model(
             (or reuses it there on ``resume``).
         resume: continue an interrupted run from its newest checkpoint.
         device, progress, should_stop, events_jsonl: see :func:`coin_core.train.gan.fit_gan`.
+        max_minutes: wall-time budget of the training steps, from the call: the classifier stops
+            starting epochs after ``CLASSIFIER_SHARE`` of it, the GAN stops taking steps when it is
+            spent; validation, checkpoint, model folder and gate follow (seconds).
 
     Returns:
         The model folder ``run_dir/model``.
@@ -94,6 +99,7 @@ def train_model(
     from coin_core.train.events import finite_or_none
     from coin_core.train.gan import fit_gan
 
+    deadlines = _deadlines(max_minutes)
     run = Path(run_dir)
     info = ddp.current()
     meta, train, val = load_bench(bench, cfg.model.input_size)
@@ -113,9 +119,11 @@ def train_model(
         cls_metrics = card.get("metrics", {})
         _check_window(card, window.to_dict(), cls_dir)
     else:
-        res = fit_classifier(cfg, train, val, cls_dir, window=window.to_dict(), **common)
+        res = fit_classifier(
+            cfg, train, val, cls_dir, window=window.to_dict(), deadline=deadlines[0], **common
+        )
         classifier, cls_metrics = res.classifier, res.metrics
-    result = fit_gan(cfg, train, val, classifier, run, resume=resume, **common)
+    result = fit_gan(cfg, train, val, classifier, run, resume=resume, deadline=deadlines[1], **common)
     model_dir = run / "model"
     if info.is_main:
         card = ModelCard(
@@ -171,6 +179,20 @@ def with_tuned_threshold(
     msg = f"threshold {tuned['threshold']:g} tuned on val (micro IoU {tuned['val_micro_iou']:.3f})"
     report(progress, ProgressEvent("threshold", 1, 1, msg))
     return dataclasses.replace(card, threshold=tuned["threshold"], threshold_source=source)
+
+
+CLASSIFIER_SHARE = 0.4
+"""Share of ``max_minutes`` after which the classifier starts no new epoch."""
+
+
+def _deadlines(max_minutes: float | None) -> tuple[float | None, float | None]:
+    """(classifier, GAN) deadlines on ``time.monotonic()`` for a budget of ``max_minutes``."""
+    if max_minutes is None:
+        return None, None
+    if not max_minutes > 0:
+        raise CoinError(f"--max-minutes {max_minutes} is not positive.", "give the training budget, e.g. 7.")
+    now = time.monotonic()
+    return now + CLASSIFIER_SHARE * 60.0 * max_minutes, now + 60.0 * max_minutes
 
 
 def _check_window(card: dict[str, Any], window: dict[str, float], folder: Path) -> None:
