@@ -17,6 +17,7 @@ import numpy as np
 
 from .node_io import volumeFromNode
 from .segmentation_logic import ATTR_EDITED, ATTR_MODEL, ATTR_SEGMENT_ID, ATTR_UPDATING, REF_INPUT
+from .signals import Signal
 
 REF_LESION_TABLE = "COIN.lesionTable"
 TABLE_SUFFIX = "COIN lesions"
@@ -37,30 +38,50 @@ TABLE_COLUMNS = (
 
 
 def segmentArray(segmentationNode, segmentId: str, referenceVolume) -> np.ndarray:
-    """The segment as a (k, j, i) uint8 array on ``referenceVolume``'s grid."""
-    import slicer
-    import vtk
+    """The segment as a (k, j, i) uint8 array on ``referenceVolume``'s grid.
 
-    scene = segmentationNode.GetScene()
-    labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "__coin_lesion_export")
-    try:
-        ids = vtk.vtkStringArray()
-        ids.InsertNextValue(segmentId)
-        if not slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(
-            segmentationNode, ids, labelmap, referenceVolume
-        ):
-            raise RuntimeError(f"Could not export segment '{segmentId}' of '{segmentationNode.GetName()}'.")
-        return (slicer.util.arrayFromVolume(labelmap) != 0).astype(np.uint8)
-    finally:
-        scene.RemoveNode(labelmap)
+    Adds nothing to the scene (a temporary node would disturb the segment editor and the views).
+    """
+    import slicer
+    from vtk.util import numpy_support
+
+    logic = slicer.vtkSlicerSegmentationsModuleLogic
+    shape = tuple(referenceVolume.GetImageData().GetDimensions())[::-1]
+    segment = segmentationNode.GetSegmentation().GetSegment(segmentId)
+    if segment is None:
+        raise RuntimeError(f"The segmentation '{segmentationNode.GetName()}' has no segment '{segmentId}'.")
+    stored = slicer.vtkOrientedImageData()
+    if not logic.GetSegmentBinaryLabelmapRepresentation(segmentationNode, segmentId, stored):
+        return np.zeros(shape, np.uint8)
+    extent = stored.GetExtent()
+    if extent[1] < extent[0] or extent[3] < extent[2] or extent[5] < extent[4]:
+        return np.zeros(shape, np.uint8)  # an empty segment
+    reference = logic.CreateOrientedImageDataFromVolumeNode(referenceVolume)
+    resampled = slicer.vtkOrientedImageData()
+    if not slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
+        stored, reference, resampled, False
+    ):
+        raise RuntimeError(f"Could not resample segment '{segmentId}' onto '{referenceVolume.GetName()}'.")
+    values = numpy_support.vtk_to_numpy(resampled.GetPointData().GetScalars())
+    # segments share labelmap layers: this segment's voxels hold its label value
+    return (values.reshape(shape) == segment.GetLabelValue()).astype(np.uint8)
 
 
 class LesionResults:
     """Lesion table and DICOM SEG for COIN segmentation nodes (no Qt; runs on slicer-core)."""
 
-    def __init__(self, scene, logic=None) -> None:
-        """``logic``: a SegmentationLogic whose runs and re-thresholds the table follows (``watch``)."""
+    def __init__(self, scene, logic=None, defer=None) -> None:
+        """Args:
+        scene: the MRML scene.
+        logic: a SegmentationLogic whose runs and re-thresholds the table follows (``watch``).
+        defer: ``defer(callback)`` runs ``callback`` a little later (a Qt single-shot timer, an event
+            loop's ``call_later``): edits fire several events per stroke, the table is measured once
+            for all of them. None: measured at once, on every event.
+        """
         self.scene = scene
+        self.defer = defer
+        self._pending: set[str] = set()
+        self.tableUpdated = Signal("segmentation", "lesions")  # after every refresh (the web page's table)
         self._observers: dict[str, tuple] = {}
         if logic is not None:
             logic.segmentUpdated.connect(self.watch)
@@ -105,6 +126,7 @@ class LesionResults:
             data.AddColumn(column)
         table.SetAndObserveTable(data)
         table.SetUseColumnTitleAsColumnHeader(True)
+        self.tableUpdated.emit(segmentationNode, lesions)
         return table
 
     def watch(self, segmentationNode) -> None:
@@ -113,15 +135,21 @@ class LesionResults:
 
         key = segmentationNode.GetID()
         if key in self._observers:
-            self.updateTable(segmentationNode)
+            self._schedule(segmentationNode)
             return
-        segmentation = segmentationNode.GetSegmentation()
+        # the node forwards its segmentation's events and keeps them when the segment editor's undo
+        # swaps the segmentation object, so observe the node
+        events = [
+            slicer.vtkSegmentation.SourceRepresentationModified,
+            slicer.vtkSegmentation.SegmentModified,
+            slicer.vtkSegmentation.SegmentAdded,
+            slicer.vtkSegmentation.SegmentRemoved,
+            slicer.vtkMRMLSegmentationNode.SegmentationChangedEvent,
+        ]
+        segmentation = segmentationNode
         tags = [
             segmentation.AddObserver(event, lambda caller, event: self._onEdited(segmentationNode))
-            for event in (
-                slicer.vtkSegmentation.SourceRepresentationModified,
-                slicer.vtkSegmentation.SegmentModified,
-            )
+            for event in events
         ]
         self._observers[key] = (segmentation, tags)
         self.updateTable(segmentationNode)
@@ -136,7 +164,22 @@ class LesionResults:
         if segmentationNode.GetAttribute(ATTR_UPDATING) == "1":
             return  # COIN's own write (a run or the threshold); the logic emits segmentUpdated after it
         segmentationNode.SetAttribute(ATTR_EDITED, "1")
-        self.updateTable(segmentationNode)
+        self._schedule(segmentationNode)
+
+    def _schedule(self, segmentationNode) -> None:
+        """Refresh the table now, or once shortly (``defer``) for a burst of changes."""
+        if self.defer is None:
+            self.updateTable(segmentationNode)
+            return
+        key = segmentationNode.GetID()
+        if key not in self._pending:
+            self._pending.add(key)
+            self.defer(lambda: self._flush(segmentationNode))
+
+    def _flush(self, segmentationNode) -> None:
+        self._pending.discard(segmentationNode.GetID())
+        if segmentationNode.GetScene() is self.scene:  # not removed meanwhile
+            self.updateTable(segmentationNode)
 
     def saveDicomSeg(
         self, segmentationNode, path: str | Path, sourceFolder: str | Path, modelFolder=None

@@ -66,14 +66,29 @@ class RunState:
 
 
 @dataclass
+class LesionRowState:
+    """One row of the lesion table (numbers formatted for display; coin_core.infer.lesion_table)."""
+
+    lesion: int = 0
+    voxels: int = 0
+    volume_ml: str = ""
+    diameter_mm: str = ""
+    mean_hu: str = ""
+    max_hu: str = ""
+    slices: str = ""
+    center_ras: str = ""
+
+
+@dataclass
 class ReviewState:
-    """Reviewing a result: threshold, which image is shown, and the lesion's size."""
+    """Reviewing a result: threshold, which image is shown, the lesion's size and its lesion table."""
 
     has_result: bool = False
     threshold: float = DEFAULT_THRESHOLD
     overlay: Overlay = Overlay.IMAGE
     voxel_count: int = 0
     volume_ml: float = 0.0
+    lesions: list[LesionRowState] = field(default_factory=list)
 
 
 @dataclass
@@ -94,6 +109,7 @@ class SaveState:
     ask_overwrite: bool = False
     existing: list[str] = field(default_factory=list)
     saved: list[str] = field(default_factory=list)
+    dicom_available: bool = False  # the CT is a DICOM series: "Save as DICOM SEG" is offered
 
 
 @dataclass

@@ -39,7 +39,10 @@ class SegmentationWidget(LogicPanel):
             self, ui, logic or SegmentationLogic(slicer.mrmlScene), doShowInfoWindows, pollIntervalMs=100
         )
         self._lastSegmentation = None
-        self.lesionResults = LesionResults(self.logic.scene, self.logic)  # the table follows the segment
+        # the table follows the segment; edits are measured once per 300 ms, not once per event
+        self.lesionResults = LesionResults(
+            self.logic.scene, self.logic, defer=lambda callback: qt.QTimer.singleShot(300, callback)
+        )
         self._rethresholdTimer = qt.QTimer()
         self._rethresholdTimer.setSingleShot(True)
         self._rethresholdTimer.setInterval(150)

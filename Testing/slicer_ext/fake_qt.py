@@ -79,6 +79,10 @@ class FakeComboBox(FakeWidget):
 
 
 class FakeTimer:
+    @staticmethod
+    def singleShot(ms, callback) -> None:  # no event loop here: run at once
+        callback()
+
     def __init__(self) -> None:
         self.timeout, self.active = FakeSignal(), False
 

@@ -17,6 +17,19 @@ async function count(page) {
   return Number((await page.locator('#voxel-count').textContent()).trim());
 }
 
+async function tableVoxels(page, expected, timeout = 15000) {
+  // the lesion table's voxel column, summed; waits until it matches the voxel count (or times out)
+  const deadline = Date.now() + timeout;
+  let sum = -1;
+  while (Date.now() < deadline) {
+    sum = await page.evaluate(() => [...document.querySelectorAll('#lesion-table .lesion-voxels')]
+      .reduce((total, td) => total + Number(td.textContent.trim()), 0));
+    if (sum === expected) return sum;
+    await page.waitForTimeout(200);
+  }
+  return sum;
+}
+
 async function waitForCountChange(page, before, what, timeout = 20000) {
   const deadline = Date.now() + timeout;
   while (Date.now() < deadline) {
@@ -25,6 +38,18 @@ async function waitForCountChange(page, before, what, timeout = 20000) {
     await page.waitForTimeout(200);
   }
   throw new Error(`${what}: the voxel count stayed at ${before}`);
+}
+
+async function settledCount(page, quietMs = 1500, timeout = 20000) {
+  // the voxel count once it has not changed for quietMs (a loaded server applies slider steps late)
+  const deadline = Date.now() + timeout;
+  let last = await count(page); let since = Date.now();
+  while (Date.now() < deadline && Date.now() - since < quietMs) {
+    await page.waitForTimeout(250);
+    const now = await count(page);
+    if (now !== last) { last = now; since = Date.now(); }
+  }
+  return last;
 }
 
 async function viewImages(page) {
@@ -76,6 +101,8 @@ try {
   await page.locator('.message-success', { hasText: 'Counterfactual ready' }).waitFor({ timeout: 60000 });
   result.count_generated = await waitForCountChange(page, 0, 'segmentation overlay after generation');
   step('generated', { count: result.count_generated });
+  result.table_generated = await tableVoxels(page, result.count_generated);
+  result.table_rows = await page.locator('#lesion-table .lesion-row').count();
   await page.waitForTimeout(1500);  // let the views stream the overlay
   result.views = await viewImages(page);
   fs.mkdirSync(artifacts, { recursive: true });
@@ -84,11 +111,17 @@ try {
   const axial = result.views[0];
   const clip = { x: axial.x, y: axial.y, width: axial.width, height: axial.height };
   result.overlay_shots = {};
+  let previous = await page.screenshot({ clip });
   for (const overlay of ['difference', 'counterfactual', 'image']) {
     await page.locator(`#overlay-${overlay}`).click();
-    await page.waitForTimeout(1500);  // the view re-renders and streams
+    // the view re-renders and streams: wait (up to 15 s on a loaded machine) until the picture changes
+    await page.waitForTimeout(1500);
+    for (let i = 0; i < 27 && (await page.screenshot({ clip })).equals(previous); i += 1) {
+      await page.waitForTimeout(500);
+    }
+    await page.waitForTimeout(500);
     result.overlay_shots[overlay] = path.join(artifacts, `axial_${overlay}.png`);
-    await page.screenshot({ path: result.overlay_shots[overlay], clip });
+    previous = await page.screenshot({ path: result.overlay_shots[overlay], clip });
   }
   step('overlays shown');
 
@@ -96,10 +129,10 @@ try {
   await thumb.focus();
   for (let i = 0; i < 3; i += 1) await page.keyboard.press('ArrowLeft');
   result.count_threshold = await waitForCountChange(page, result.count_generated, 'threshold slider');
-  await page.waitForTimeout(500);
-  result.count_threshold = await count(page);
+  result.count_threshold = await settledCount(page);
   result.threshold_text = (await page.locator('#threshold-value').textContent()).trim();
   step('threshold moved', { count: result.count_threshold });
+  result.table_threshold = await tableVoxels(page, result.count_threshold);
 
   await page.locator('#effect-paint').click();
   const box = result.views[0];
@@ -111,9 +144,9 @@ try {
   }
   await page.mouse.up();
   result.count_painted = await waitForCountChange(page, result.count_threshold, 'paint stroke');
-  await page.waitForTimeout(500);
-  result.count_painted = await count(page);
+  result.count_painted = await settledCount(page);
   step('painted', { count: result.count_painted });
+  result.table_painted = await tableVoxels(page, result.count_painted);
 
   await page.locator('#undo').click();
   result.count_undone = await waitForCountChange(page, result.count_painted, 'undo');

@@ -132,6 +132,11 @@ def test_review_page_generates_thresholds_edits_and_saves_in_chromium(a_web_serv
     assert result["threshold_text"] == "Threshold 0.07"
     assert result["count_threshold"] > result["count_generated"]  # a lower threshold keeps more voxels
     assert result["count_painted"] > result["count_threshold"]
+    # the lesion table (one row per connected lesion) follows the run, the threshold and the edit
+    assert result["table_rows"] >= 1
+    assert result["table_generated"] == result["count_generated"]
+    assert result["table_threshold"] == result["count_threshold"]
+    assert result["table_painted"] == result["count_painted"]
     assert (result["count_undone"], result["count_redone"]) == (
         result["count_threshold"],
         result["count_painted"],

@@ -74,16 +74,24 @@ def test_generate_threshold_edit_and_save_through_the_shared_slicer_logic(a_page
     generated = logic.review.data.voxel_count
     assert generated > 0 and logic.review.data.threshold == pytest.approx(0.1)
 
+    def table_voxels() -> int:  # the page's lesion table, summed over its rows
+        return sum(row.voxels for row in logic.review.data.lesions)
+
+    assert table_voxels() == generated
     assert logic.review.set_threshold(0.07) == logic.review.segment_voxel_count() > generated
-    assert logic.review.data.voxel_count > generated
+    assert logic.review.data.voxel_count > generated and table_voxels() == logic.review.data.voxel_count
 
     thresholded = logic.review.data.voxel_count
     logic.editor.set_effect("islands")
     logic.editor.data.min_island_size = 10**9  # every island is "small": the segment empties
     logic.editor.remove_small_islands()
     assert logic.review.data.voxel_count == 0 and logic.editor.data.can_undo
+    assert logic.review.data.lesions == []  # the table follows the edit
     logic.editor.undo()
     assert logic.review.data.voxel_count == thresholded and logic.editor.data.can_redo
+    assert table_voxels() == thresholded
+    assert not logic.save.data.dicom_available and logic.save.save_dicom_seg() == []  # a NIfTI CT
+    assert "DICOM series folder" in logic.messages.data.text
 
     written = logic.save.save()
     assert sorted(p.name for p in written) == ["phantom_counterfactual.nii.gz", "phantom_lesion.seg.nrrd"]
@@ -130,3 +138,49 @@ def test_a_dicom_series_folder_without_suffixes_is_listed_and_opens(a_data_root)
     assert asyncio.run(logic.files.open("CT5N")), logic.messages.data.text
     node = logic.session.volume_node
     assert node.GetName() == "CT5N" and node.GetImageData().GetDimensions()[2] > 1
+
+
+@pytest.mark.slow
+def test_save_as_dicom_seg_for_a_dicom_series_opened_in_the_page(a_data_root, a_tiny_model):
+    import shutil
+    from pathlib import Path
+
+    import pydicom
+    from dicom_testkit import check_seg_against_source, dciodvfy
+
+    series = Path(pydicom.__file__).parent / "data" / "test_files" / "dicomdirtests" / "98892001" / "CT5N"
+    shutil.copytree(series, a_data_root / "CT5N")
+    logic = page_logic(a_data_root, [("tiny", str(a_tiny_model))])
+
+    async def scenario():  # noqa: ANN202
+        assert await logic.files.open("CT5N"), logic.messages.data.text
+        logic.run.data.screening = False
+        assert logic.run.generate()
+        await logic.run.wait()
+
+    asyncio.run(scenario())
+    assert logic.messages.data.kind == "success", logic.messages.data.text
+    assert logic.save.data.dicom_available
+    logic.review.set_threshold(0.07)
+    count = logic.review.data.voxel_count
+    assert count > 0 and sum(row.voxels for row in logic.review.data.lesions) == count
+    written = logic.save.save_dicom_seg()
+    assert [p.name for p in written] == ["CT5N_lesion_seg.dcm"] and written[0].parent == a_data_root.resolve()
+    seg = logic.session.segmentation_node
+    mask = logic.lesion_results.lesionMask(seg)[0].array
+    assert int(mask.sum()) == count
+    check_seg_against_source(written[0], a_data_root / "CT5N", mask)
+    assert pydicom.dcmread(written[0]).SegmentSequence[0].SegmentAlgorithmType == "AUTOMATIC"
+    dciodvfy(written[0])
+    before = written[0].stat().st_mtime_ns
+    assert logic.save.save_dicom_seg() == [] and logic.save.data.ask_overwrite  # asks first
+    assert logic.save.data.existing == ["CT5N_lesion_seg.dcm"] and written[0].stat().st_mtime_ns == before
+    logic.editor.set_effect("islands")
+    logic.editor.data.min_island_size = 10**9
+    logic.editor.remove_small_islands()  # an edit by hand (the segment empties)
+    assert logic.save.overwrite() == []  # an empty segment is refused: message, the old file stays
+    assert "empty" in logic.messages.data.text and written[0].stat().st_mtime_ns == before
+    logic.editor.undo()
+    assert logic.save.save_dicom_seg() == [] and logic.save.data.ask_overwrite
+    assert logic.save.overwrite() == written
+    assert pydicom.dcmread(written[0]).SegmentSequence[0].SegmentAlgorithmType == "SEMIAUTOMATIC"

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from trame_server import Server
 from trame_slicer.core import SlicerApp
+
+from coin_slicer.lesion_results import LesionResults
 
 from ..data_root import DataRoot
 from ..session import Session
@@ -13,6 +17,18 @@ from .message_logic import MessageLogic
 from .review_logic import ReviewLogic
 from .run_logic import RunLogic
 from .save_logic import SaveLogic
+
+EDIT_COALESCE_SECONDS = 0.3
+
+
+def _soon(callback) -> None:  # noqa: ANN001
+    """Run ``callback`` shortly on the server's event loop (at once when there is none)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        callback()
+        return
+    loop.call_later(EDIT_COALESCE_SECONDS, callback)
 
 
 class PageLogic:
@@ -40,10 +56,12 @@ class PageLogic:
         self.run = RunLogic(server, slicer_app, self.session, self.messages, models, device)
         # the editor must take the new segmentation before the review counts its voxels
         self.editor = EditorLogic(server, slicer_app, self.session, self.messages)
+        # the lesion table follows runs, the threshold and edits (shared with COIN Segmentation)
+        self.lesion_results = LesionResults(slicer_app.scene, self.run.segmentation_logic, defer=_soon)
         self.review = ReviewLogic(
-            server, slicer_app, self.session, self.messages, self.run.segmentation_logic
+            server, slicer_app, self.session, self.messages, self.run.segmentation_logic, self.lesion_results
         )
-        self.save = SaveLogic(server, slicer_app, self.session, data_root, self.messages)
+        self.save = SaveLogic(server, slicer_app, self.session, data_root, self.messages, self.lesion_results)
 
     def set_ui(self, ui) -> None:  # noqa: ANN001
         """Connect the signals of ``ui`` (a ``coin_web.ui.PageUI``) to the logics."""

@@ -14,7 +14,7 @@ from trame_slicer.app.logic import BaseLogic
 from trame_slicer.core import SlicerApp
 
 from ..session import Session
-from ..state import Overlay, ReviewState
+from ..state import LesionRowState, Overlay, ReviewState
 from .message_logic import MessageLogic
 
 DIFFERENCE_OPACITY = 0.6
@@ -31,9 +31,12 @@ class ReviewLogic(BaseLogic[ReviewState]):
         session: Session,
         messages: MessageLogic,
         segmentation_logic,
+        lesion_results=None,
     ) -> None:  # noqa: ANN001
         super().__init__(server, slicer_app, ReviewState)
         self.session, self.messages, self.segmentation_logic = session, messages, segmentation_logic
+        if lesion_results is not None:
+            lesion_results.tableUpdated.connect(self._on_lesion_table)
         self._applied_threshold: float | None = None
         session.volume_changed.connect(self._on_volume_changed)
         session.result_changed.connect(self._on_result_changed)
@@ -110,9 +113,30 @@ class ReviewLogic(BaseLogic[ReviewState]):
             self.data.voxel_count = count
             self.data.volume_ml = round(count * voxel_ml, 3)
 
+    def _on_lesion_table(self, segmentation_node, lesions) -> None:  # noqa: ANN001
+        """Show the lesion table of the current result (coin_core.infer.lesion_table rows)."""
+        if segmentation_node is not self.session.segmentation_node and self.session.outputs is not None:
+            return
+        rows = [
+            LesionRowState(
+                lesion=les.lesion,
+                voxels=les.voxels,
+                volume_ml=f"{les.volume_ml:.3f}",
+                diameter_mm=f"{les.longest_axial_diameter_mm:.1f}",
+                mean_hu=f"{les.mean_hu:.1f}",
+                max_hu=f"{les.max_hu:.0f}",
+                slices=f"{les.slice_first}-{les.slice_last}",
+                center_ras=", ".join(f"{v:.1f}" for v in les.center_ras),
+            )
+            for les in lesions
+        ]
+        with self.state:
+            self.data.lesions = rows
+
     def _on_volume_changed(self, _node) -> None:  # noqa: ANN001
         self._applied_threshold = None
         with self.state:
+            self.data.lesions = []
             self.data.has_result, self.data.overlay, self.data.voxel_count, self.data.volume_ml = (
                 False,
                 Overlay.IMAGE,

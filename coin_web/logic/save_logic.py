@@ -1,5 +1,7 @@
 """Save: the edited lesion as ``NAME_lesion.seg.nrrd`` and the counterfactual as
-``NAME_counterfactual.nii.gz``, next to the input CT (so inside the data root).
+``NAME_counterfactual.nii.gz``, next to the input CT (so inside the data root). For a CT opened from a
+DICOM series folder, "Save as DICOM SEG" writes ``NAME_lesion_seg.dcm`` next to the folder: a DICOM
+Segmentation referencing the series (``coin_slicer.lesion_results``; SEMIAUTOMATIC after an edit).
 
 Existing files are never replaced silently: the page asks first and lists them. Each file is
 written under a temporary name in the same folder and renamed, so a failed write leaves no half file.
@@ -20,6 +22,11 @@ from ..data_root import DataRoot
 from ..session import Session
 from ..state import SaveState
 from .message_logic import MessageLogic
+
+
+def dicom_seg_path(source: Path) -> Path:
+    """Where "Save as DICOM SEG" writes for the DICOM series folder ``source``."""
+    return source.parent / f"{source.name}_lesion_seg.dcm"
 
 
 def output_paths(source: Path) -> dict[str, Path]:
@@ -69,12 +76,23 @@ class SaveLogic(BaseLogic[SaveState]):
         session: Session,
         data_root: DataRoot,
         messages: MessageLogic,
+        lesion_results=None,
     ) -> None:
         super().__init__(server, slicer_app, SaveState)
         self.session, self.data_root, self.messages = session, data_root, messages
+        self.lesion_results = lesion_results
+        self._pending = self._write  # what "Replace" in the overwrite dialog writes
+        session.volume_changed.connect(self._on_volume_changed)
+
+    def _on_volume_changed(self, _node) -> None:  # noqa: ANN001
+        source = self.session.source_path
+        with self.state:
+            self.data.dicom_available = bool(source is not None and source.is_dir())
+            self.data.saved = []
 
     def set_ui(self, ui) -> None:  # noqa: ANN001
         ui.save_clicked.connect(self.save)
+        ui.save_dicom_seg_clicked.connect(self.save_dicom_seg)
         ui.overwrite_confirmed.connect(self.overwrite)
         ui.overwrite_cancelled.connect(self.cancel_overwrite)
 
@@ -96,20 +114,63 @@ class SaveLogic(BaseLogic[SaveState]):
             self.messages.error(f"Cannot save: {err}")
             return []
         if existing:
-            with self.state:
-                self.data.existing = [self.data_root.relative(p) for p in existing]
-                self.data.ask_overwrite = True
+            self._ask(existing, self._write)
             return []
         return self._write()
+
+    def save_dicom_seg(self) -> list[Path]:
+        """Write the lesion as a DICOM SEG next to the CT's DICOM folder (asks before replacing)."""
+        source = self.session.source_path
+        if self.session.outputs is None or self.lesion_results is None:
+            self.messages.error("Nothing to save yet: generate a counterfactual first.")
+            return []
+        if source is None or not source.is_dir():
+            self.messages.error(
+                "Save as DICOM SEG needs a CT opened from a DICOM series folder; save the .seg.nrrd instead."
+            )
+            return []
+        try:
+            target = dicom_seg_path(source)
+            self.data_root.relative(target)
+        except Exception as err:  # outside the data root: refuse with the reason
+            self.messages.error(f"Cannot save: {err}")
+            return []
+        if target.exists():
+            self._ask([target], self._write_dicom_seg)
+            return []
+        return self._write_dicom_seg()
+
+    def _ask(self, existing: list[Path], writer) -> None:  # noqa: ANN001
+        self._pending = writer
+        with self.state:
+            self.data.existing = [self.data_root.relative(p) for p in existing]
+            self.data.ask_overwrite = True
 
     def overwrite(self) -> list[Path]:
         """The user agreed to replace the listed files."""
         with self.state:
             self.data.ask_overwrite = False
-        return self._write()
+        writer, self._pending = self._pending, self._write
+        return writer()
+
+    def _write_dicom_seg(self) -> list[Path]:
+        source = self.session.source_path
+        try:
+            path = self.lesion_results.saveDicomSeg(
+                self.session.segmentation_node, dicom_seg_path(source), source
+            )
+        except Exception as err:  # a CoinError says what is wrong and what to do; nothing was written
+            self.messages.error(f"DICOM SEG not saved: {err}")
+            return []
+        saved = [self.data_root.relative(path)]
+        with self.state:
+            self.data.saved = saved
+        self.messages.show("Saved " + saved[0], "success")
+        return [path]
 
     def cancel_overwrite(self) -> None:
         """The user kept the existing files; nothing is written."""
+        self._pending = self._write
         with self.state:
             self.data.ask_overwrite = False
         self.messages.show("Not saved; the existing files were kept.")

@@ -47,3 +47,28 @@ class ReviewPanelUI(html.Div):
                 classes="text-body-2 mt-1",
                 id="lesion-size",
             )
+            with html.Table(v_if=(f"{name.lesions}.length",), classes="text-caption mt-1", id="lesion-table"):
+                with html.Tr():
+                    for header in (
+                        "#",
+                        "mL",
+                        "axial mm",
+                        "mean HU",
+                        "max HU",
+                        "slices",
+                        "centre RAS",
+                        "voxels",
+                    ):
+                        html.Th(header)
+                with html.Tr(v_for=f"row in {name.lesions}", key="row.lesion", classes="lesion-row"):
+                    for cell in (
+                        "lesion",
+                        "volume_ml",
+                        "diameter_mm",
+                        "mean_hu",
+                        "max_hu",
+                        "slices",
+                        "center_ras",
+                    ):
+                        html.Td(f"{{{{ row.{cell} }}}}")
+                    html.Td("{{ row.voxels }}", classes="lesion-voxels")

@@ -11,9 +11,10 @@ from ..state import ReviewState, SaveState
 
 
 class SavePanelUI(html.Div):
-    """Emits ``save_clicked``, ``overwrite_confirmed`` and ``overwrite_cancelled``."""
+    """Emits save_clicked, save_dicom_seg_clicked, overwrite_confirmed and overwrite_cancelled."""
 
     save_clicked = Signal()
+    save_dicom_seg_clicked = Signal()
     overwrite_confirmed = Signal()
     overwrite_cancelled = Signal()
 
@@ -30,6 +31,17 @@ class SavePanelUI(html.Div):
                 click=self.save_clicked,
                 disabled=(f"!{has_result}",),
                 id="save",
+            )
+            VBtn(
+                "Save as DICOM SEG",
+                block=True,
+                variant="tonal",
+                classes="mt-1",
+                prepend_icon="mdi-file-document-outline",
+                click=self.save_dicom_seg_clicked,
+                v_if=(name.dicom_available,),
+                disabled=(f"!{has_result}",),
+                id="save-dicom-seg",
             )
             html.Div(
                 f"Saved: {{{{ {name.saved}.join(', ') }}}}",
