@@ -16,8 +16,12 @@ network slices/s, total seconds (read + segment + write), peak RSS of the child.
   meaning, so the screening threshold is set to the 70th percentile of its probabilities (about
   30% of the slices get a counterfactual; the actual share is printed). With ``--model`` the
   model's own screening (P >= 0.5) is used;
-* our E + G on the same job (paper size, ``segment_volume``'s batch size, bf16 on native-bf16
-  CPUs, channels_last, sub-pixel convs), interleaved with the baseline: the like-for-like ratio;
+* E + G of the paper preset on one job (8 random 256 x 256 slices) in every configuration of
+  ``EG_CONFIGS``, in rounds so that load changes hit all alike: the reference form, ours as
+  ``segment_volume`` runs it, ours in fp32 (the ratio at equal precision), and each factor alone
+  (bf16, channels_last, batch, sub-pixel form; ``--compile`` adds torch.compile). Printed with the
+  CPU flags and the load average, as wall slices/s and slices per CPU-second. ``--factors`` stops
+  after this part (no CT needed);
 * the reference-style baseline: paper-size E + G, fp32, contiguous layout, batch 8, 256 x 256,
   random input, up-sampling then 3x3 conv at the high resolution, as the reference code runs it
   (slices/s), for the 4x target (our generator computes that pair in sub-pixel form,
@@ -147,62 +151,63 @@ def child(spec: dict) -> dict:
     }
 
 
-def child_baseline(spec: dict) -> dict:
-    """Reference-style E + G: paper size, fp32, contiguous, batch 8, 256 x 256, random input."""
-    import torch
-
-    from coin_core.models import build_networks, network_preset
-
-    torch.set_num_threads(spec.get("threads") or torch.get_num_threads())
-    cfg = network_preset("paper")
-    nets = build_networks(cfg, seed=0, parts=("encoder", "generator"))
-    enc, gen = nets.encoder.eval(), nets.generator.eval()
-    for block in gen.blocks:
-        block.use_subpixel = False  # the reference computes conv3x3(Up(v)) at the high resolution
-    x = torch.rand(8, 1, 256, 256) * 2 - 1
-    times = []
-    with torch.no_grad():
-        gen(enc(x), 0, x)  # warm-up
-        c = time.process_time()
-        for _ in range(spec["batches"]):
-            t = time.perf_counter()
-            gen(enc(x), 0, x)
-            times.append(time.perf_counter() - t)
-        cpu = time.process_time() - c
-    return {
-        "batches": len(times),
-        "slices_per_s_mean": round(8 * len(times) / sum(times), 3),
-        "slices_per_s_best": round(8 / min(times), 3),
-        "sps_per_cpu_s": round(8 * len(times) / cpu, 3),
-        "load": [round(v, 1) for v in os.getloadavg()],
-    }
+# E + G configurations timed on one job (8 random 256 x 256 slices, paper size, no classifier, no
+# resizing): what differs between the reference-style run and ours, one factor at a time.
+EG_CONFIGS = {
+    "reference": {"precision": "fp32", "channels_last": False, "batch": 8, "subpixel": False},
+    "ours": {"precision": "auto", "channels_last": True, "batch": None, "subpixel": True},
+    "ours_fp32": {"precision": "fp32", "channels_last": True, "batch": None, "subpixel": True},
+    "only_bf16": {"precision": "bf16", "channels_last": False, "batch": 8, "subpixel": False},
+    "only_channels_last": {"precision": "fp32", "channels_last": True, "batch": 8, "subpixel": False},
+    "only_batch": {"precision": "fp32", "channels_last": False, "batch": None, "subpixel": False},
+    "only_subpixel": {"precision": "fp32", "channels_last": False, "batch": 8, "subpixel": True},
+    "ours_fp32_compiled": {
+        "precision": "fp32", "channels_last": True, "batch": None, "subpixel": True, "compile": True
+    },
+}  # fmt: skip
 
 
-def child_ours_eg(spec: dict) -> dict:
-    """Our E + G on the baseline's job (same 8 random 256 x 256 slices, no classifier, no resizing):
-    paper size, ``segment_volume``'s batch size, precision and layout (bf16 weight copies under
-    autocast, channels_last, sub-pixel up-sampling convs). The like-for-like figure for the 4x target."""
+def child_eg(spec: dict) -> dict:
+    """E + G of the paper preset on 8 random 256 x 256 slices under one configuration of ``EG_CONFIGS``:
+    precision (fp32; bf16 = bf16 weight copies under autocast, as ``segment_volume`` runs it; auto =
+    ``segment_volume``'s choice), memory layout, batch size (None = ``segment_volume``'s), and the
+    generator's up-sampling convs in sub-pixel form or in the reference form (3x3 conv at the high
+    resolution). ``compile`` wraps E and G in ``torch.compile`` (timed after its compile warm-up)."""
     import torch
 
     from coin_core.infer.precision import autocast, inference_model, resolve_precision
     from coin_core.infer.segment import default_batch_size
 
+    cfg = EG_CONFIGS[spec["config"]]
     torch.set_num_threads(spec.get("threads") or torch.get_num_threads())
-    prec = resolve_precision(spec.get("precision", "auto"), "cpu")
+    prec = resolve_precision(cfg["precision"], "cpu")
     model = inference_model(_random_model("paper"), prec, "cpu")
+    for block in model.generator.blocks:
+        block.use_subpixel = cfg["subpixel"]
+    fmt = torch.channels_last if cfg["channels_last"] else torch.contiguous_format
     for net in (model.encoder, model.generator):
-        net.to(memory_format=torch.channels_last)
-    bs = spec.get("batch_size") or default_batch_size("cpu", 256)
-    x = (torch.rand(8, 1, 256, 256) * 2 - 1).contiguous(memory_format=torch.channels_last)
+        net.to(memory_format=fmt)
+    encoder, generator = model.encoder, model.generator
+    compile_s = None
+    if cfg.get("compile"):
+        encoder, generator = torch.compile(encoder), torch.compile(generator)
+    bs = cfg["batch"] or spec.get("batch_size") or default_batch_size("cpu", 256)
+    x = (torch.rand(8, 1, 256, 256, generator=torch.Generator().manual_seed(0)) * 2 - 1).contiguous(
+        memory_format=fmt
+    )
 
     def eight() -> None:
         for k in range(0, 8, bs):
+            xb = x[k : k + bs]
             with autocast(prec, "cpu"):
-                model.counterfactual(x[k : k + bs]).float()
+                generator(encoder(xb), 0, xb).float()
 
     times = []
     with torch.inference_mode():
-        eight()  # warm-up
+        t = time.perf_counter()
+        eight()  # warm-up (and compilation)
+        if cfg.get("compile"):
+            compile_s = round(time.perf_counter() - t, 1)
         c = time.process_time()
         for _ in range(spec["batches"]):
             t = time.perf_counter()
@@ -210,14 +215,70 @@ def child_ours_eg(spec: dict) -> dict:
             times.append(time.perf_counter() - t)
         cpu = time.process_time() - c
     return {
+        "config": spec["config"],
         "precision": prec,
+        "channels_last": cfg["channels_last"],
         "batch_size": bs,
+        "subpixel": cfg["subpixel"],
+        "compile_s": compile_s,
         "rounds_of_8": len(times),
         "slices_per_s_mean": round(8 * len(times) / sum(times), 3),
         "slices_per_s_best": round(8 / min(times), 3),
         "sps_per_cpu_s": round(8 * len(times) / cpu, 3),
         "load": [round(v, 1) for v in os.getloadavg()],
     }
+
+
+def child_baseline(spec: dict) -> dict:
+    """Reference-style E + G: paper size, fp32, contiguous, batch 8, 256 x 256, random input."""
+    return child_eg({**spec, "config": "reference"})
+
+
+def child_ours_eg(spec: dict) -> dict:
+    """Our E + G on the baseline's job as ``segment_volume`` runs it (its precision, batch, layout)."""
+    return child_eg({**spec, "config": "ours"})
+
+
+def cpu_flags() -> str:
+    """The CPU model and the SIMD flags that decide which kernels run (from /proc/cpuinfo)."""
+    wanted = ("avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
+    model, flags = "unknown CPU", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model == "unknown CPU":
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        return "CPU flags: /proc/cpuinfo not readable"
+    have = [f for f in wanted if f in flags]
+    lack = [f for f in wanted if f not in flags]
+    return f"CPU: {model}; has {' '.join(have) or '-'}; lacks {' '.join(lack) or '-'}"
+
+
+def factor_table(runs: dict[str, list[dict]]) -> list[str]:
+    """One line per configuration: mean slices/s over its interleaved runs and the ratio to the
+    reference-style run, saying what differs from it."""
+    mean = {k: sum(r["slices_per_s_mean"] for r in v) / len(v) for k, v in runs.items()}
+    per_cpu = {k: sum(r["sps_per_cpu_s"] for r in v) / len(v) for k, v in runs.items()}
+    ref, ref_cpu = mean["reference"], per_cpu["reference"]
+    lines = ["  (wall slices/s, and slices per CPU-second of the child, which a shared CPU disturbs less)"]
+    for name, value in mean.items():
+        cfg, r = EG_CONFIGS[name], runs[name][-1]
+        differs = [
+            f"{r['precision']} (ref fp32)" if r["precision"] != "fp32" else "",
+            "channels_last (ref contiguous)" if cfg["channels_last"] else "",
+            f"batch {r['batch_size']} (ref 8)" if r["batch_size"] != 8 else "",
+            "sub-pixel convs (ref: 3x3 at high res)" if cfg["subpixel"] else "",
+            f"torch.compile (compile {r['compile_s']} s)" if cfg.get("compile") else "",
+        ]
+        what = ", ".join(d for d in differs if d) or "-"
+        lines.append(
+            f"  {name:20s} {value:6.2f} slices/s = {value / ref:4.2f}x; {per_cpu[name]:6.3f} per CPU-s = "
+            f"{per_cpu[name] / ref_cpu:4.2f}x   differs in: {what}"
+        )
+    return lines
 
 
 def child_tolerance(spec: dict) -> dict:
@@ -325,6 +386,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="default: segment_volume's choice")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per child (default 1)")
     parser.add_argument("--repeat", type=int, default=2, help="segment_volume runs per child (first + best)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of the E+G factor comparison (2)")
+    parser.add_argument(
+        "--factors", action="store_true", help="only the E+G comparison: each factor alone, equal precision"
+    )
+    parser.add_argument("--compile", action="store_true", help="also time E+G under torch.compile (fp32)")
     args = parser.parse_args()
     if args.child:
         spec = json.loads(args.child)
@@ -332,6 +398,7 @@ def main() -> None:
             "run": child,
             "baseline": child_baseline,
             "ours_eg": child_ours_eg,
+            "eg": child_eg,
             "tolerance": child_tolerance,
         }[spec["kind"]]
         print(json.dumps(fn(spec)))
@@ -348,30 +415,43 @@ def main() -> None:
         f"torch {torch.__version__}"
     )
     print(f"native bf16: {cpu_has_native_bf16()}, torch threads: {torch.get_num_threads()}")
+    print(cpu_flags())
+    print(f"load average at start: {' '.join(f'{v:.1f}' for v in os.getloadavg())} (the CPU is shared)")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        ct, what = _input_path(tmp, args)
-        print(f"input: {what}: {ct}")
+        if not args.factors:  # the factor comparison runs on random slices, no CT needed
+            ct, what = _input_path(tmp, args)
+            print(f"input: {what}: {ct}")
         quick = args.quick
         bs = args.batch_size
 
         th = args.threads
-        # interleaved (baseline, ours, baseline, ours) so that a change of load hits both alike
-        bases, ours = [], []
-        for _ in range(1 if quick else 2):
-            bases.append(run_child({"kind": "baseline", "batches": 1 if quick else 3, "threads": th}))
-            print(f"\nreference-style E+G (paper, fp32, batch 8, 256x256): {json.dumps(bases[-1])}")
-            ours.append(
-                run_child({"kind": "ours_eg", "batches": 1 if quick else 3, "threads": th, "batch_size": bs})
-            )
-            print(f"our E+G, same job (segment_volume's precision, batch, layout): {json.dumps(ours[-1])}")
-        base = max(bases, key=lambda r: r["slices_per_s_best"])
-        base_mean = sum(r["slices_per_s_mean"] for r in bases) / len(bases)
-        ours_mean = sum(r["slices_per_s_mean"] for r in ours) / len(ours)
+        # every E+G configuration in turn, the whole round repeated, so that a change of load (the CPU
+        # is shared) hits all of them alike; ratios are of the means over the rounds
+        names = [n for n in EG_CONFIGS if args.compile or not EG_CONFIGS[n].get("compile")]
+        runs: dict[str, list[dict]] = {n: [] for n in names}
+        for _ in range(1 if quick else args.rounds):
+            for name in names:
+                spec = {"kind": "eg", "config": name, "batches": 1 if quick else 3, "threads": th,
+                        "batch_size": bs}  # fmt: skip
+                runs[name].append(run_child(spec))
+                print(f"E+G {name}: {json.dumps(runs[name][-1])}", flush=True)
+        print(f"\nE+G of the paper preset, 8 random 256x256 slices per round, {th} thread(s); "
+              f"load average now {' '.join(f'{v:.1f}' for v in os.getloadavg())}:")  # fmt: skip
+        for line in factor_table(runs):
+            print(line)
+        mean = {k: sum(r["slices_per_s_mean"] for r in v) / len(v) for k, v in runs.items()}
+        cpu = {k: sum(r["sps_per_cpu_s"] for r in v) / len(v) for k, v in runs.items()}
         print(
-            f"like for like (E+G only): ours {ours_mean:.2f} slices/s vs reference-style {base_mean:.2f} "
-            f"(means over the interleaved runs) = {ours_mean / base_mean:.2f}x"
+            f"equal precision (fp32 vs fp32): ours {mean['ours_fp32']:.2f} vs reference-style "
+            f"{mean['reference']:.2f} slices/s = {mean['ours_fp32'] / mean['reference']:.2f}x "
+            f"({cpu['ours_fp32'] / cpu['reference']:.2f}x per CPU-second); as segment_volume runs it "
+            f"({runs['ours'][-1]['precision']}): {mean['ours'] / mean['reference']:.2f}x "
+            f"({cpu['ours'] / cpu['reference']:.2f}x per CPU-second). Target: 4x at equal precision."
         )
+        base = max(runs["reference"], key=lambda r: r["slices_per_s_best"])
+        if args.factors:
+            return
 
         presets = ["small"] if quick else ["small", "paper"]
         rows = []
