@@ -11,11 +11,11 @@ terms are non-commercial**: the written dataset.json says so. We download the wh
     OUT/labelsTr/lits117.nii.gz        0 background, 1 liver, 2 liver_tumour
     OUT/dataset.json                   licence, data terms, source, sha256, the spacing assumption
 
-Axis order, checked by eye (docs/data.md shows the rendering): the stored array ``a[p, q, r]``
-(MRC section, row, column) runs p from the patient's right to left, q from anterior to posterior and
-r from inferior to superior, i.e. the LPS axes x, y, z. The liver lies at low p (patient right), the
-spine at high q (posterior), the lung bases and heart at high r (superior). :func:`check_anatomy`
-repeats these three checks on every write.
+Axis order, checked by eye (docs/images/lits117_axes.png, see docs/benchmarks.md): the stored array
+``a[p, q, r]`` (MRC section, row, column) runs p from the patient's right to left, q from anterior to
+posterior and r from inferior to superior, i.e. the LPS axes x, y, z. The liver lies at low p (patient
+right), the spine at high q (posterior), the lung bases and heart at high r (superior).
+:func:`check_anatomy` repeats these three checks on every write.
 
 Spacing: the MRC header's cell size is zero, so the voxel size is unknown. We assume isotropic
 :data:`ASSUMED_SPACING_MM` = 1.5 mm: the lumbar discs repeat every 24 voxels along r (a lumbar
