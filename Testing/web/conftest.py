@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import socket
+import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -62,3 +69,53 @@ def a_data_root(tmp_path) -> Path:  # noqa: ANN001
     write_volume(image, root / "phantom.nii.gz")
     (root / "broken.nii.gz").write_bytes(b"this is not a NIfTI file")
     return root
+
+
+SERVER_START_S = 90
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class WebServer:
+    """A running ``coin web``: the URL it printed (secret included), its port, secret and log file."""
+
+    url: str
+    port: int
+    secret: str
+    log: Path
+
+
+@pytest.fixture
+def a_web_server(a_data_root, a_tiny_model, tmp_path):  # noqa: ANN001, ANN201
+    """``coin web`` serving ``a_data_root`` on 127.0.0.1, started as a user starts it; stopped afterwards."""
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    log = log_path.open("w")
+    env = {**os.environ, "VTK_DEFAULT_OPENGL_WINDOW": "vtkEGLRenderWindow", "COIN_MODELS_DIR": str(tmp_path)}
+    args = [sys.executable, "-m", "coin_core", "web", "--data-root", str(a_data_root)]
+    args += ["--model", str(a_tiny_model), "--port", str(port), "--device", "cpu"]
+    proc = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        found = None
+        while time.monotonic() < deadline and proc.poll() is None and found is None:
+            found = re.search(r"open (http://127\.0\.0\.1:(\d+)/\?secret=(\S+))", log_path.read_text())
+            time.sleep(0.3)
+        if found is None:
+            pytest.fail(f"coin web did not print its URL:\n{log_path.read_text()[-3000:]}")
+        yield WebServer(found.group(1), int(found.group(2)), found.group(3), log_path)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()

@@ -1,20 +1,16 @@
 """The review page in a real browser: Debian chromium driven by playwright-core (review_page.mjs).
 
-pytest starts ``coin web`` on a free 127.0.0.1 port with a phantom CT in a temporary data root,
-then runs the Node script, which uses the page like a user (open, cancel, generate, threshold,
+pytest starts ``coin web`` on a free 127.0.0.1 port with a phantom CT in a temporary data root
+(conftest.py's ``a_web_server``), then opens the URL it printed (with its secret) in the Node
+script, which uses the page like a user (open, cancel, generate, threshold,
 paint, undo / redo, save) and reports the numbers it saw; this test checks them and the files.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +21,6 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 ARTIFACTS = ROOT / "Testing" / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
-SERVER_START_S = 60
 SCRIPT_TIMEOUT_S = 150
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -39,44 +34,6 @@ def _skip_reason() -> str | None:
     if not (HERE / "node_modules" / "playwright-core").is_dir():
         return "Testing/web/node_modules/playwright-core is missing; run scripts/setup_browser.sh"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def a_web_server(a_data_root, a_tiny_model, tmp_path):  # noqa: ANN001, ANN201
-    """``coin web`` serving ``a_data_root`` on 127.0.0.1; yields its URL, stopped afterwards."""
-    port = free_port()
-    log = (tmp_path / "server.log").open("w")
-    env = {**os.environ, "VTK_DEFAULT_OPENGL_WINDOW": "vtkEGLRenderWindow", "COIN_MODELS_DIR": str(tmp_path)}
-    args = [sys.executable, "-m", "coin_core", "web", "--data-root", str(a_data_root)]
-    args += ["--model", str(a_tiny_model), "--port", str(port), "--device", "cpu"]
-    proc = subprocess.Popen(
-        args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    try:
-        deadline = time.monotonic() + SERVER_START_S
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.3)
-        if proc.poll() is not None or time.monotonic() >= deadline:
-            pytest.fail(f"coin web did not start:\n{(tmp_path / 'server.log').read_text()[-3000:]}")
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
 
 
 def view_regions_std(png: Path, views: list[dict]) -> list[float]:
@@ -106,7 +63,7 @@ def test_review_page_generates_thresholds_edits_and_saves_in_chromium(a_web_serv
         pytest.skip(reason)
     artifacts = tmp_path / "artifacts"
     proc = subprocess.run(
-        ["node", str(HERE / "review_page.mjs"), a_web_server, "phantom.nii.gz", str(artifacts)],
+        ["node", str(HERE / "review_page.mjs"), a_web_server.url, "phantom.nii.gz", str(artifacts)],
         cwd=HERE,
         capture_output=True,
         text=True,

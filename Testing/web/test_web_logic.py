@@ -54,6 +54,20 @@ def test_generate_refuses_without_a_ct_or_with_an_unlisted_model(a_page_logic, t
     assert logic.run.generate() is False and "Choose a model" in logic.messages.data.text
 
 
+def test_a_client_that_rewrites_the_model_list_still_cannot_run_an_unlisted_folder(a_page_logic, tmp_path):
+    from coin_web.state import ModelEntryState
+
+    logic = a_page_logic
+    assert asyncio.run(logic.files.open("phantom.nii.gz"))
+    # what a hostile client can send: its own list entry and the choice of it
+    logic.run.data.models = [*logic.run.data.models, ModelEntryState("mine", str(tmp_path))]
+    logic.run.data.model_folder = str(tmp_path)
+    assert logic.run.generate() is False and "Choose a model" in logic.messages.data.text
+    assert not logic.run.segmentation_logic.isRunning() and logic.session.outputs is None
+    logic.run.data.models = []  # an emptied list does not remove the server's own choice either
+    assert logic.run.resolve_model(logic.run._models[0][1]) == logic.run._models[0][1]
+
+
 @pytest.mark.slow
 def test_generate_threshold_edit_and_save_through_the_shared_slicer_logic(a_page_logic, a_data_root):
     logic = a_page_logic

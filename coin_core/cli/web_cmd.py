@@ -2,6 +2,8 @@
 
 The server binds 127.0.0.1 unless ``--host`` says otherwise, and reads / writes only inside
 ``--data-root``. Models come from ``--model`` and COINSegmentation's catalog (~/.coin/models).
+The page's URL carries a random per-launch secret; websockets from other origins are refused
+(coin_web/security.py; README "Security of the web page").
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from coin_core.errors import CoinError
 
 EPILOG = """\
 examples:
-  coin web --data-root ~/ct --model ~/.coin/models/kidney          # then open http://127.0.0.1:8080
+  coin web --data-root ~/ct --model ~/.coin/models/kidney   # then open the printed http://127.0.0.1:8080/?secret=...
   coin web --data-root /data --volume /data/case1.nii.gz --port 9000
   ssh -L 8080:127.0.0.1:8080 gpu-server  # review from a laptop without exposing the port
 """
@@ -45,6 +47,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "current directory)",
     )
     p.add_argument("--device", default="auto", help="device for the model run: auto (default), cpu, cuda")
+    p.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="also accept the page from this origin, e.g. http://127.0.0.1:9000 behind 'ssh -L 9000:...' "
+        "(repeatable; default: only the address the server is bound to)",
+    )
     p.set_defaults(func=run)
 
 
@@ -72,9 +82,21 @@ def run(args: argparse.Namespace) -> int:
         volume = Path(args.volume).expanduser().resolve()
         if root != volume and root not in volume.parents:
             raise CoinError(f"--volume {volume} is outside the data root {root}", "pick a CT inside it")
+    if not 0 <= args.port <= 65535:
+        raise CoinError(f"--port {args.port} is not a port number", "pass 0 to 65535 (0: any free port)")
+    from coin_web.launch import check_port_free, serve
+
+    check_port_free(args.host, args.port)  # before the slow page set-up: one message, no traceback
     from coin_web.app import CoinWebApp, WebOptions
 
     app = CoinWebApp(WebOptions(root, volume=args.volume, model=args.model, device=args.device))
-    print(f"coin web: serving {root} on http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
-    app.server.start(host=args.host, port=args.port, open_browser=False, show_connection_info=True)
+
+    def announce(url: str) -> None:
+        print(
+            f"coin web: serving {root}\n  open {url}\n"
+            "  (the secret in the URL is new at every start; Ctrl-C to stop)",
+            flush=True,
+        )
+
+    serve(app, args.host, args.port, announce, allow_origins=args.allow_origin)
     return 0

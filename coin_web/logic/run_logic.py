@@ -50,16 +50,26 @@ class RunLogic(BaseLogic[RunState]):
         self.segmentation_logic.progressInfo.connect(self._on_progress)
         self.segmentation_logic.finished.connect(self._on_finished)
         self._task: asyncio.Task | None = None
-        self.data.models = [ModelEntryState(title, folder) for title, folder in models]
-        self.data.model_folder = models[0][1] if models else ""
+        # the server's own list: the browser can rewrite ``data.models`` (it is page state), not this
+        self._models: tuple[tuple[str, str], ...] = tuple((str(t), str(f)) for t, f in models)
+        self.data.models = [ModelEntryState(title, folder) for title, folder in self._models]
+        self.data.model_folder = self._models[0][1] if self._models else ""
 
     def set_ui(self, ui) -> None:  # noqa: ANN001
         ui.generate_clicked.connect(self.generate)
         ui.cancel_clicked.connect(self.cancel)
 
-    def allowed_model(self, folder: str) -> bool:
+    def resolve_model(self, choice: object) -> str | None:
+        """The listed model folder that the page's choice names, or None.
+
+        Resolved against the list the server was started with, never against the page state (a
+        client may rewrite both the list and the choice); the folder that runs is the server's string.
+        """
+        return next((folder for _title, folder in self._models if folder == choice), None)
+
+    def allowed_model(self, folder: object) -> bool:
         """Only listed models may run (the browser cannot name arbitrary server folders)."""
-        return any(m.value == folder for m in self.data.models)
+        return self.resolve_model(folder) is not None
 
     def generate(self) -> bool:
         """Start the worker on the current CT; False (with a message) when it cannot start."""
@@ -69,11 +79,12 @@ class RunLogic(BaseLogic[RunState]):
         if self.session.volume_node is None:
             self.messages.error("Open a CT first (file list on the left).")
             return False
-        if not self.allowed_model(self.data.model_folder):
+        folder = self.resolve_model(self.data.model_folder)
+        if folder is None:
             self.messages.error("Choose a model from the list.")
             return False
         params = SegmentationParameters(
-            str(Path(self.data.model_folder)), device=self.device, screening=bool(self.data.screening)
+            str(Path(folder)), device=self.device, screening=bool(self.data.screening)
         )
         try:
             self.segmentation_logic.process(
