@@ -49,7 +49,24 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-progress", action="store_true", help="same as --progress none (kept for old scripts)"
     )
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument(
+        "--threads", type=thread_count, default=0, metavar="N", help="torch CPU threads (0: torch's default)"
+    )
+
+
+def thread_count(text: str) -> int:
+    """``--threads``: 0 (torch's default) or a positive number."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number; pass 0 (torch's default) or N >= 1"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"{value} threads is not possible; pass 0 (torch's default) or N >= 1"
+        )
+    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -78,7 +95,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(t)
     t.add_argument("--out", required=True, metavar="RUN", help="run folder")
     t.add_argument("--classifier", metavar="CLS", help="trained classifier folder (default: train one)")
-    t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in RUN")
+    t.add_argument("--resume", action="store_true", help="continue from the newest intact checkpoint in RUN")
+    t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier run in RUN (config.yaml, checkpoints/, classifier/, model/); without it "
+        "or --resume an earlier run there is refused",
+    )
     t.add_argument("--max-steps", type=int, metavar="N", help="override gan.max_steps (total GAN steps)")
     t.add_argument(
         "--max-minutes",
@@ -176,8 +199,8 @@ def _run_train(args: argparse.Namespace) -> int:
     with _session(args) as (info, bar):
         t0 = time.monotonic()
         model_dir = train_model(args.data, args.out, cfg, classifier_dir=args.classifier, resume=args.resume,
-                                device=args.device, progress=bar, events_jsonl=args.events_jsonl,
-                                max_minutes=args.max_minutes)  # fmt: skip
+                                overwrite=args.overwrite, device=args.device, progress=bar,
+                                events_jsonl=args.events_jsonl, max_minutes=args.max_minutes)  # fmt: skip
     if info.is_main:
         if bar.mode == "jsonl":
             done = {"outputs": {"model": str(model_dir)}, "seconds": time.monotonic() - t0}

@@ -108,7 +108,9 @@ def save_checkpoint(
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    for old in list_checkpoints(run_dir)[:-keep]:
+    # prune the oldest, never the one just written (a folder of another run may sort after it)
+    others = [p for p in list_checkpoints(run_dir) if p != target]
+    for old in others[: max(len(others) - (keep - 1), 0)]:
         shutil.rmtree(old, ignore_errors=True)
     return target
 
@@ -135,16 +137,56 @@ def latest_checkpoint(run_dir: str | os.PathLike[str]) -> Path | None:
     return found[-1] if found else None
 
 
+def load_latest_intact(
+    run_dir: str | os.PathLike[str],
+) -> tuple[Path, dict[str, torch.Tensor], dict[str, Any], list[tuple[Path, str]]] | None:
+    """The newest checkpoint that reads: (folder, tensors, json, skipped), or None when there is none.
+
+    ``skipped`` lists (folder, reason) of newer checkpoints that could not be read (e.g. truncated
+    by a full disk or a copy cut short). They are left on disk for the user to inspect.
+
+    Raises:
+        CoinError: checkpoints exist but none of them reads (named, with what to do).
+    """
+    skipped: list[tuple[Path, str]] = []
+    for folder in reversed(list_checkpoints(run_dir)):
+        try:
+            tensors, meta = load_checkpoint(folder)
+        except DamagedCheckpoint as err:
+            skipped.append((folder, err.message.split(": ", 1)[-1]))
+            continue
+        return folder, tensors, meta, skipped
+    if skipped:
+        names = ", ".join(p.name for p, _ in skipped)
+        raise CoinError(
+            f"No checkpoint of {Path(run_dir)} can be read ({names}): {skipped[0][1]}",
+            "start the run again without --resume (add --overwrite to replace this run folder).",
+        )
+    return None
+
+
+class DamagedCheckpoint(CoinError):
+    """A checkpoint folder whose files cannot be read (truncated, overwritten, not a checkpoint)."""
+
+
 def load_checkpoint(folder: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read a checkpoint folder: (tensors, json). Raises CoinError when it is unreadable."""
+    """Read a checkpoint folder: (tensors, json).
+
+    Raises:
+        DamagedCheckpoint: a file is unreadable or truncated.
+        CoinError: the checkpoint is of another format version.
+    """
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     folder = Path(folder)
     try:
         meta = json.loads((folder / "state.json").read_text(encoding="utf-8"))
         tensors = load_file(str(folder / "state.safetensors"))
-    except (OSError, ValueError) as err:
-        raise CoinError(
+        if not isinstance(meta, dict):
+            raise ValueError("state.json does not hold a JSON object")
+    except (OSError, ValueError, SafetensorError) as err:
+        raise DamagedCheckpoint(
             f"Cannot read checkpoint {folder}: {err}",
             "delete this checkpoint folder to resume from the one before.",
         ) from None

@@ -297,7 +297,10 @@ class _GanRun:
     def _on_interrupt(self, consistent: bool) -> None:
         if consistent and (self.last_ckpt is None or _step_of(self.last_ckpt) != self.step):
             self._save()
-        where = f"checkpoint {self.last_ckpt}" if self.last_ckpt else "no checkpoint (nothing to keep yet)"
+        kept = self.last_ckpt is not None and (
+            not self.info.is_main or (self.last_ckpt / "state.json").is_file()
+        )
+        where = f"checkpoint {self.last_ckpt}" if kept else "no checkpoint (nothing to keep yet)"
         raise CoinCancelled(
             f"Training interrupted at step {self.step}/{self.total_steps}; kept {where}. "
             "Run the same command with --resume to continue."
@@ -392,11 +395,24 @@ class _GanRun:
             self.last_ckpt = self.run_dir / "checkpoints" / f"{ckpt.PREFIX}{self.step:08d}"
 
     def _resume(self) -> None:
-        folder = ckpt.latest_checkpoint(self.run_dir)
-        if folder is None:
-            self.sink.emit(ProgressEvent(stage="gan", message="No checkpoint found; starting from step 0."))
+        found = ckpt.load_latest_intact(self.run_dir)
+        if found is None:
+            where = self.run_dir / "checkpoints"
+            self.sink.emit(
+                ProgressEvent(
+                    stage="resume",
+                    message=f"--resume: no checkpoint in {where}; the GAN starts from scratch (step 0).",
+                )
+            )
             return
-        tensors, meta = ckpt.load_checkpoint(folder)
+        folder, tensors, meta, skipped = found
+        for bad, why in skipped:
+            self.sink.emit(
+                ProgressEvent(
+                    stage="resume",
+                    message=f"Skipped checkpoint {bad.name}: it cannot be read ({why}); using {folder.name}.",
+                )
+            )
         ckpt.check_compatible(self.cfg.to_dict(), meta.get("config", {}), folder)
         try:
             ckpt.load_module("encoder", self.cf.encoder, tensors)

@@ -19,7 +19,7 @@ from typing import Any
 from coin_core.config import TrainConfig, load_config
 from coin_core.errors import CoinError
 from coin_core.fileutil import atomic_path
-from coin_core.progress import ProgressCallback, StopCallback
+from coin_core.progress import ProgressCallback, ProgressEvent, StopCallback
 
 
 def load_bench(bench: str | os.PathLike[str], size: int) -> tuple[dict[str, Any], Any, Any]:
@@ -47,6 +47,67 @@ def data_summary(bench: str | os.PathLike[str], meta: dict[str, Any], train: Any
     }
 
 
+#: what a run folder holds once a run started there (anything else in it is left alone)
+RUN_ENTRIES = ("config.yaml", "checkpoints", "classifier", "model")
+
+
+def previous_run(run_dir: Path) -> list[str]:
+    """The entries of an earlier run in ``run_dir`` (``RUN_ENTRIES`` that exist; checkpoints by name)."""
+    from coin_core.train.checkpoint import list_checkpoints
+
+    found = []
+    for name in RUN_ENTRIES:
+        path = run_dir / name
+        if name == "checkpoints":
+            found += [f"checkpoints/{p.name}" for p in list_checkpoints(run_dir)]
+        elif path.exists():
+            found.append(name + ("/" if path.is_dir() else ""))
+    return found
+
+
+def prepare_run_folder(
+    run_dir: Path, resume: bool, overwrite: bool, progress: ProgressCallback | None = None
+) -> None:
+    """Refuse to start a new run over an earlier one unless asked; ``overwrite`` removes the earlier run.
+
+    Only ``RUN_ENTRIES`` are removed (a Slicer run's ``bench/``, ``slicer_run.json`` and any other
+    file of the user stay).
+
+    Raises:
+        CoinError: ``resume`` with ``overwrite``; an earlier run without ``resume`` or ``overwrite``.
+    """
+    import shutil
+
+    from coin_core.train import ddp
+
+    if resume and overwrite:
+        raise CoinError(
+            "--resume and --overwrite contradict each other",
+            "use --resume to continue the run in this folder, or --overwrite to replace it",
+        )
+    found = previous_run(run_dir)
+    if found and not resume and not overwrite:
+        shown = ", ".join(found[:4]) + (", ..." if len(found) > 4 else "")
+        raise CoinError(
+            f"{run_dir} already holds a training run ({shown})",
+            "continue it with --resume, replace it with --overwrite, or pick a new --out folder",
+        )
+    if found and overwrite and ddp.current().is_main:
+        for name in RUN_ENTRIES:
+            path = run_dir / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+    if resume and not found and progress is not None:
+        progress(
+            ProgressEvent(
+                stage="resume",
+                message=f"--resume: nothing to resume in {run_dir}; starting a new run from scratch.",
+            )
+        )
+
+
 def write_run_config(run_dir: Path, cfg: TrainConfig, resume: bool) -> None:
     """Write RUN/config.yaml; on resume check the stored one is compatible."""
     import yaml
@@ -68,6 +129,7 @@ def train_model(
     *,
     classifier_dir: str | os.PathLike[str] | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     device: str = "auto",
     progress: ProgressCallback | None = None,
     should_stop: StopCallback | None = None,
@@ -82,7 +144,9 @@ def train_model(
         cfg: the training config.
         classifier_dir: a trained classifier folder; None trains one into ``run_dir/classifier``
             (or reuses it there on ``resume``).
-        resume: continue an interrupted run from its newest checkpoint.
+        resume: continue an interrupted run from its newest intact checkpoint.
+        overwrite: replace an earlier run in ``run_dir`` (without it, and without ``resume``, an
+            earlier run there is refused: its checkpoints would be pruned and mixed with the new run's).
         device, progress, should_stop, events_jsonl: see :func:`coin_core.train.gan.fit_gan`.
         max_minutes: wall-time budget of the training steps, from the call: the classifier stops
             starting epochs after ``CLASSIFIER_SHARE`` of it, the GAN stops taking steps when it is
@@ -102,7 +166,10 @@ def train_model(
     deadlines = _deadlines(max_minutes)
     run = Path(run_dir)
     info = ddp.current()
+    if resume and overwrite:
+        prepare_run_folder(run, resume, overwrite)  # the contradiction, before the slow load
     meta, train, val = load_bench(bench, cfg.model.input_size)
+    prepare_run_folder(run, resume, overwrite, progress if info.is_main else None)
     window = IntensityWindow.from_dict(meta["window"], source=f"{bench}/benchmark.json: window")
     if info.is_main:
         run.mkdir(parents=True, exist_ok=True)
