@@ -65,21 +65,12 @@ def previous_run(run_dir: Path) -> list[str]:
     return found
 
 
-def prepare_run_folder(
-    run_dir: Path, resume: bool, overwrite: bool, progress: ProgressCallback | None = None
-) -> None:
-    """Refuse to start a new run over an earlier one unless asked; ``overwrite`` removes the earlier run.
-
-    Only ``RUN_ENTRIES`` are removed (a Slicer run's ``bench/``, ``slicer_run.json`` and any other
-    file of the user stay).
+def check_run_folder(run_dir: Path, resume: bool, overwrite: bool) -> list[str]:
+    """Refuse to start a new run over an earlier one unless asked; returns the earlier run's entries.
 
     Raises:
         CoinError: ``resume`` with ``overwrite``; an earlier run without ``resume`` or ``overwrite``.
     """
-    import shutil
-
-    from coin_core.train import ddp
-
     if resume and overwrite:
         raise CoinError(
             "--resume and --overwrite contradict each other",
@@ -92,6 +83,22 @@ def prepare_run_folder(
             f"{run_dir} already holds a training run ({shown})",
             "continue it with --resume, replace it with --overwrite, or pick a new --out folder",
         )
+    return found
+
+
+def prepare_run_folder(
+    run_dir: Path, resume: bool, overwrite: bool, progress: ProgressCallback | None = None
+) -> None:
+    """:func:`check_run_folder`, then ``overwrite`` removes the earlier run (main rank only).
+
+    Only ``RUN_ENTRIES`` are removed (a Slicer run's ``bench/``, ``slicer_run.json`` and any other
+    file of the user stay). ``resume`` with nothing to resume says so through ``progress``.
+    """
+    import shutil
+
+    from coin_core.train import ddp
+
+    found = check_run_folder(run_dir, resume, overwrite)
     if found and overwrite and ddp.current().is_main:
         for name in RUN_ENTRIES:
             path = run_dir / name
@@ -166,8 +173,7 @@ def train_model(
     deadlines = _deadlines(max_minutes)
     run = Path(run_dir)
     info = ddp.current()
-    if resume and overwrite:
-        prepare_run_folder(run, resume, overwrite)  # the contradiction, before the slow load
+    check_run_folder(run, resume, overwrite)  # refuse before the slow load; nothing removed yet
     meta, train, val = load_bench(bench, cfg.model.input_size)
     prepare_run_folder(run, resume, overwrite, progress if info.is_main else None)
     window = IntensityWindow.from_dict(meta["window"], source=f"{bench}/benchmark.json: window")
