@@ -5,12 +5,20 @@ the file is renamed over ``target`` only when the block ends without an exceptio
 ``OutputSet`` does the same for a group of files (``coin segment`` writes five at once): nothing is
 renamed until every file of the group is written, and existing files are refused unless
 ``overwrite`` is set.
+
+Temporary names are ``.<target name>.coin-<host tag>-<pid>-<random>.part<suffixes>``. A process
+killed with SIGKILL (or a power cut) cannot remove its own; :func:`remove_stale_parts` removes those
+whose writer was on this machine and is no longer running, and nothing else (``OutputSet`` calls it
+for its folders, so the next run into a folder cleans up after a killed one).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import re
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,8 +39,52 @@ def _publish(tmp: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
+def _host_tag() -> str:
+    return hashlib.sha1(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
+
+
+_PART = re.compile(r"^\..+\.coin-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[A-Za-z0-9_]+\.part(\..+)?$")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (another user's) or cannot tell: keep its files
+    return True
+
+
+def remove_stale_parts(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove this module's temporary files in ``folder`` left by dead writers on this machine.
+
+    Only names of this module's pattern count (see the module docstring); files of a running
+    writer, of another machine (a shared network folder) and every other file stay.
+
+    Returns:
+        The removed paths.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    host, removed = _host_tag(), []
+    for entry in os.scandir(folder):
+        match = _PART.match(entry.name)
+        if not match or match["host"] != host or _alive(int(match["pid"])):
+            continue
+        if entry.is_file(follow_symlinks=False):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
 def _tmp_name(target: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    prefix = f".{target.name}.coin-{_host_tag()}-{os.getpid()}-"
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=target.parent)
     os.close(fd)
     # keep the real suffixes at the end so writers that pick a format by extension still work
     suffix = "".join(target.suffixes)
@@ -66,6 +118,9 @@ class OutputSet:
 
     def __init__(self, targets: list[Path], overwrite: bool = False) -> None:
         self.targets = [Path(t) for t in targets]
+        self.removed_stale = [
+            p for d in dict.fromkeys(t.parent for t in self.targets) for p in remove_stale_parts(d)
+        ]
         existing = [str(t) for t in self.targets if t.exists()]
         if existing and not overwrite:
             raise CoinError(

@@ -118,10 +118,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the host organ, the slices the classifier was trained on",
     )
     p.add_argument(
-        "--host-labels", default="1", metavar="IDS", help="host organ label ids in --host-mask (1; e.g. 2,3)"
+        "--host-labels",
+        default=None,
+        metavar="IDS",
+        help=f"host organ label ids in --host-mask ({DEFAULT_HOST_LABELS}; e.g. 2,3)",
     )
     p.add_argument(
-        "--min-host-pixels", type=int, default=32, metavar="N", help="host slices have more pixels (32)"
+        "--min-host-pixels",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"with --host-mask: host slices have more than N host pixels ({DEFAULT_MIN_HOST_PIXELS})",
+    )
+    p.add_argument(
+        "--allow-unusual-hu",
+        action="store_true",
+        help="run even when the input does not look like a CT in HU (no air near -1000 HU, or many voxels "
+        "far above bone and metal); by default such inputs are refused before the network runs",
     )
     p.add_argument(
         "--dicom-seg",
@@ -138,6 +151,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     add_progress_option(p)
     p.set_defaults(func=run)
+
+
+DEFAULT_HOST_LABELS = "1"
+DEFAULT_MIN_HOST_PIXELS = 32
 
 
 def _raise_interrupt(signum, frame) -> None:  # noqa: ANN001
@@ -166,33 +183,65 @@ def _load_model(folder: str, device: str):  # noqa: ANN202
 
 def run(args: argparse.Namespace) -> int:
     """Run ``coin segment``; returns the exit code (errors propagate as CoinError to main)."""
-    try:
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    except ValueError:  # not the main thread (an embedding application): leave signals alone
-        previous = None
+    # SIGTERM and SIGINT both stop the run (exit 130, nothing kept). SIGINT is installed explicitly:
+    # a process started with SIGINT ignored (a background job of a shell script) would otherwise
+    # ignore Ctrl-C / kill -INT and finish the run, post-processing and writing included.
+    previous = {}
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        try:
+            previous[signum] = signal.signal(signum, _raise_interrupt)
+        except ValueError:  # not the main thread (an embedding application): leave signals alone
+            break
     try:
         # the reporter closes its bar and, in jsonl mode, writes the error line on any failure
         with Reporter(args.progress, bars={"segment": "slice"}, quiet=("done",)) as reporter:
             return _run(args, reporter)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            if handler is not None:
+                signal.signal(signum, handler)
 
 
-def _host_filter(args: argparse.Namespace, volume):  # noqa: ANN001, ANN202
-    """The --host-mask slice filter, or None."""
+def _check_host_options(args: argparse.Namespace) -> list[int] | None:
+    """The host label ids, or None without --host-mask; host options without a mask are refused."""
     if not args.host_mask:
+        options = (("--host-labels", args.host_labels), ("--min-host-pixels", args.min_host_pixels))
+        given = [flag for flag, value in options if value is not None]
+        if given:
+            raise CoinError(
+                f"{' and '.join(given)} only work with --host-mask, which was not given.",
+                "add --host-mask LABELMAP (the host organ's label map on the CT's grid), or leave out "
+                f"{' and '.join(given)}.",
+            )
         return None
+    text = DEFAULT_HOST_LABELS if args.host_labels is None else str(args.host_labels)
+    try:
+        ids = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        ids = []
+    if not ids:
+        raise CoinError(f"--host-labels {text!r} is not a list of label ids.", "use e.g. --host-labels 2,3.")
+    if args.min_host_pixels is not None and args.min_host_pixels < 0:
+        raise CoinError(
+            f"--min-host-pixels {args.min_host_pixels} is negative.", "use 0 or more (default 32)."
+        )
+    return ids
+
+
+def _host_filter(args: argparse.Namespace, volume, ids: list[int] | None):  # noqa: ANN001, ANN202
+    """The --host-mask slice filter, or None."""
+    if ids is None:
+        return None
+    from coin_core.infer.input_checks import check_host_mask, check_host_slices
     from coin_core.infer.segment import host_slice_filter
     from coin_core.io import read_volume
 
-    try:
-        ids = [int(v) for v in str(args.host_labels).split(",") if v.strip()]
-    except ValueError:
-        raise CoinError(
-            f"--host-labels {args.host_labels!r} is not a list of label ids.", "use e.g. --host-labels 2,3."
-        ) from None
-    return host_slice_filter(volume, read_volume(args.host_mask), ids, args.min_host_pixels)
+    mask = read_volume(args.host_mask)
+    check_host_mask(volume, mask, ids)
+    min_pixels = DEFAULT_MIN_HOST_PIXELS if args.min_host_pixels is None else args.min_host_pixels
+    keep = host_slice_filter(volume, mask, ids, min_pixels)
+    check_host_slices(keep, ids, min_pixels)
+    return keep
 
 
 def _check_gate_early(args: argparse.Namespace) -> None:
@@ -232,6 +281,7 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
     from coin_core.infer import input_stem, output_paths, segment_volume, write_outputs
     from coin_core.infer.coding import coding_for_model
     from coin_core.infer.lesion_table import format_lesion_table, measure_lesions
+    from coin_core.infer.segment import check_volume
     from coin_core.io import read_volume
     from coin_core.progress import ProgressEvent
 
@@ -243,6 +293,7 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    host_ids = _check_host_options(args)
     paths = output_paths(args.output_dir, input_stem(args.input), dicom_seg=args.dicom_seg)
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing and not args.overwrite:  # fail before the slow part
@@ -255,9 +306,23 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
 
         check_dicom_source(args.input, args.series_uid)
     _check_gate_early(args)
+    from coin_core.fileutil import remove_stale_parts
+
+    stale = remove_stale_parts(args.output_dir)  # a killed run's temporary files (only this tool's)
+    if stale:
+        names = ", ".join(p.name for p in stale[:3]) + (", ..." if len(stale) > 3 else "")
+        reporter(
+            ProgressEvent(
+                "load", message=f"removed {len(stale)} temporary file(s) of an interrupted run: {names}"
+            )
+        )
     reporter(ProgressEvent("load", 0, 2, f"reading {args.input}"))
     volume = read_volume(args.input, series_uid=args.series_uid)
-    slice_filter = _host_filter(args, volume)
+    from coin_core.infer.input_checks import check_ct_intensities
+
+    check_volume(volume)
+    check_ct_intensities(volume, allow_unusual=args.allow_unusual_hu, source=args.input)  # before the network
+    slice_filter = _host_filter(args, volume, host_ids)
     reporter(ProgressEvent("load", 1, 2, f"loading model {args.model}"))
     model = _load_model(args.model, args.device)
     reporter(ProgressEvent("load", 2, 2, "ready"))

@@ -185,6 +185,10 @@ def read_image_file(path: Path) -> sitk.Image:
                 "SimpleITK can read.",
                 _FORMATS_HINT,
             ) from None
+    if suffix in READ_SUFFIXES:
+        from coin_core.io.sniff import check_content_matches
+
+        check_content_matches(path, suffix, _FORMATS_HINT)  # empty files, a NIfTI named .nrrd, ...
     if suffix in (".nii", ".nii.gz"):
         from coin_core.io.nifti_check import check_nifti_complete
 
