@@ -23,3 +23,11 @@ class CoinCancelled(CoinError):
 
     def __init__(self, message: str = "Cancelled by the user.") -> None:
         super().__init__(message)
+
+
+class CoinWarning(UserWarning):
+    """Something the user should know that does not stop the job (e.g. an unknown key in a model card).
+
+    Library code issues it with ``warnings.warn(CoinWarning(msg))``; the CLI prints it as
+    ``coin: warning: msg`` on stderr (for the Slicer module and the web page: the worker's stderr).
+    """

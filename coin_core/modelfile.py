@@ -96,9 +96,14 @@ class ModelCard:
 
     @classmethod
     def from_dict(cls, d: Any, source: str = CARD) -> ModelCard:
-        """Validate and parse a card; problems raise :class:`CoinError` naming ``source`` and the field."""
+        """Validate and parse a card; problems raise :class:`CoinError` naming ``source`` and the field.
+
+        Unknown top-level keys (a misspelled ``lable_names``, a key of a newer version) are ignored
+        with a :class:`coin_core.errors.CoinWarning` that names them and the valid keys.
+        """
         if not isinstance(d, dict):
             raise CoinError(f"{source}: expected a JSON object, got {type(d).__name__}.", _REEXPORT)
+        _warn_unknown_keys(d, source)
         missing = [k for k in _REQUIRED if k not in d]
         if missing:
             raise CoinError(f"{source}: missing field(s) {missing}.", _REEXPORT)
@@ -148,6 +153,38 @@ class ModelCard:
 
 
 _REEXPORT = "the model folder is damaged or was edited by hand; copy or export it again."
+
+#: every top-level key of model.json (what ``ModelCard.to_dict`` writes)
+CARD_KEYS = (
+    "format_version",
+    "method",
+    "architecture",
+    "input_size",
+    "window",
+    "threshold",
+    "label_names",
+    "training_data",
+    "validation_metrics",
+    "software_version",
+    "created",
+)
+
+
+def _warn_unknown_keys(d: dict[str, Any], source: str) -> None:
+    import difflib
+    import warnings
+
+    from coin_core.errors import CoinWarning
+
+    for key in (k for k in d if k not in CARD_KEYS):
+        close = difflib.get_close_matches(str(key), CARD_KEYS, n=1)
+        guess = f" (did you mean '{close[0]}'?)" if close else ""
+        warnings.warn(
+            CoinWarning(
+                f"{source}: unknown key '{key}'{guess} is ignored; the valid keys are {', '.join(CARD_KEYS)}."
+            ),
+            stacklevel=3,
+        )
 
 
 def _gate_entry(section: dict[str, Any]) -> dict[str, Any]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from coin_core import __version__
-from coin_core.errors import CoinCancelled, CoinError
+from coin_core.errors import CoinCancelled, CoinError, CoinWarning
 
 # sub-command modules, in the order `coin --help` lists them
 COMMAND_MODULES = [
@@ -46,7 +47,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warnings() -> None:
+    """Print ``CoinWarning``s as ``coin: warning: ...`` lines (no file and line of the library)."""
+    previous = warnings.showwarning
+    if getattr(previous, "coin_cli", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001, ANN202
+        if issubclass(category, CoinWarning):
+            print(f"coin: warning: {message}", file=sys.stderr, flush=True)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    show.coin_cli = True
+    warnings.showwarning = show
+    warnings.simplefilter("always", CoinWarning)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _show_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

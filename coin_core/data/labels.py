@@ -42,7 +42,10 @@ def label_pixel_counts(label_array: np.ndarray, label_ids: Sequence[int]) -> np.
 def filter_slices(label_array: np.ndarray, host_labels: Sequence[int], min_pixels: int = 100) -> np.ndarray:
     """Indices k (sorted, int64) of slices with more than ``min_pixels`` host-organ pixels."""
     if min_pixels < 0:
-        raise CoinError(f"filter_slices: min_pixels must be >= 0, got {min_pixels}.")
+        raise CoinError(
+            f"The minimum number of host-organ pixels per slice is {min_pixels}; it cannot be negative.",
+            "use 0 or more (slices keep when they hold more host pixels than this).",
+        )
     counts = label_pixel_counts(label_array, host_labels)
     return np.flatnonzero(counts > min_pixels).astype(np.int64)
 
@@ -52,7 +55,10 @@ def slice_labels_from_mask(
 ) -> np.ndarray:
     """uint8 (k,): 1 where the lesion labels cover more than ``min_pixels`` pixels."""
     if min_pixels < 0:
-        raise CoinError(f"slice_labels_from_mask: min_pixels must be >= 0, got {min_pixels}.")
+        raise CoinError(
+            f"The minimum number of lesion pixels per slice is {min_pixels}; it cannot be negative.",
+            "use 0 or more (a slice counts as abnormal when it holds more lesion pixels than this).",
+        )
     return (label_pixel_counts(label_array, lesion_labels) > min_pixels).astype(np.uint8)
 
 

@@ -51,9 +51,16 @@ def plan_slice(native_shape: tuple[int, ...], size: int) -> SliceGeometry:
     """Geometry for native slices of ``native_shape`` (rows, cols; a leading N is ignored)."""
     shape = tuple(int(s) for s in native_shape)[-2:]
     if len(shape) != 2 or min(shape) < 1:
-        raise CoinError(f"plan_slice: native slice shape must be (rows, cols) >= 1, got {native_shape}.")
+        raise CoinError(
+            f"An axial slice of shape {native_shape} cannot be resized for the model: it needs at least "
+            "one row and one column.",
+            "give a 3D CT volume with non-empty axial slices.",
+        )
     if int(size) < 1:
-        raise CoinError(f"plan_slice: model input size must be >= 1, got {size}.")
+        raise CoinError(
+            f"The model input size is {size}; it must be 1 pixel or more.",
+            "check input_size in the model's model.json or the training config.",
+        )
     size = int(size)
     h, w = shape
     scale = size / max(h, w)

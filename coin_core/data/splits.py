@@ -92,7 +92,10 @@ def split_slice_blocks(
     if len(np.unique(idx)) != len(idx):
         raise CoinError("split_slice_blocks: duplicate slice indices.")
     if gap < 0:
-        raise CoinError(f"split_slice_blocks: gap must be >= 0, got {gap}.")
+        raise CoinError(
+            f"The gap between split blocks is {gap} slices; it cannot be negative.",
+            "use --gap 0 or more (slices dropped between the train, val and test blocks).",
+        )
     active = [i for i in range(len(names)) if f[i] > 0]
     n_gaps = gap * (len(active) - 1)
     usable = len(idx) - n_gaps

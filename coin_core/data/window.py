@@ -160,12 +160,20 @@ def compute_window(
     """
     fg = np.asarray(sorted({int(v) for v in foreground_labels}))
     if fg.size == 0:
-        raise CoinError("compute_window: no foreground label ids given.", "pass e.g. [1] for kidney.")
+        raise CoinError(
+            "No foreground label ids were given for the intensity window.", "pass e.g. [1] for kidney."
+        )
     lo_p, hi_p = percentiles
     if not 0.0 <= lo_p < hi_p <= 100.0:
-        raise CoinError(f"compute_window: bad percentiles {percentiles}.", "use 0 <= low < high <= 100.")
+        raise CoinError(
+            f"The intensity window's percentiles {percentiles} are not in order within 0..100.",
+            "use 0 <= low < high <= 100.",
+        )
     if max_voxels_per_case < 1:
-        raise CoinError(f"compute_window: max_voxels_per_case={max_voxels_per_case} must be >= 1.")
+        raise CoinError(
+            f"The intensity window samples {max_voxels_per_case} voxels per case; it needs 1 or more.",
+            "use a positive number of voxels per case.",
+        )
     samples: list[np.ndarray] = []
     n = 0
     for i, case in enumerate(cases):
