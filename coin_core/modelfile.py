@@ -162,11 +162,13 @@ CARD_KEYS = (
     "input_size",
     "window",
     "threshold",
+    "threshold_source",
     "label_names",
     "training_data",
     "validation_metrics",
     "software_version",
     "created",
+    "anatomy_gate",  # coin_core.gate.store.CARD_KEY (a test checks they agree)
 )
 
 

@@ -248,3 +248,17 @@ def test_a_killed_writers_part_files_are_removed_by_the_next_run_and_nothing_els
     assert "temporary file(s) of an interrupted run" in text[0]
     assert not list(out.glob(".ct_*.part*")) and mine.read_text() == "keep"
     assert (out / "ct_lesion.seg.nrrd").is_file()
+
+
+def test_every_key_a_model_card_writes_is_a_valid_key():
+    # the bundled model carries every optional section (anatomy gate, threshold source): no warning
+    import warnings
+
+    from coin_core.errors import CoinWarning
+    from coin_core.gate.store import CARD_KEY
+    from coin_core.modelfile import CARD_KEYS, read_card
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CoinWarning)
+        card = read_card(ROOT / "Resources" / "DemoModel")
+    assert set(card.to_dict()) <= set(CARD_KEYS) and CARD_KEY in CARD_KEYS
