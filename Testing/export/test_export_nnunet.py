@@ -1,8 +1,9 @@
 """`coin export nnunet`: the written dataset checked against nnU-Net v2's documented raw layout.
 
-nnU-Net v2's own integrity checker (``nnunetv2.experiment_planning.verify_dataset_integrity``) cannot be
-installed here without pulling a second torch (``pip install nnunetv2`` resolves torch 2.14 + CUDA over our
-pinned CPU torch), so ``check_nnunet_layout`` checks what its documentation (``dataset_format.md``) and
+nnU-Net v2's own integrity checker (``nnunetv2.experiment_planning.verify_dataset_integrity``) is
+not a test requirement: ``pip install nnunetv2`` resolves torch 2.14 + CUDA over our pinned CPU torch,
+and with the pin it still adds about 40 packages (docs/outputs.md: run once by hand, it passed).
+``check_nnunet_layout`` checks what its documentation (``dataset_format.md``) and
 that checker require: dataset.json keys, file names, one image per channel and a label per case,
 geometry equal between image and label, integer labels that dataset.json lists, consecutive label ids.
 """
