@@ -31,8 +31,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -338,6 +336,7 @@ def export_nnunet(
     Raises:
         CoinError: bad names, missing pairs, mismatched grids, an existing ``out`` without ``overwrite``.
     """
+    from coin_core.data.benchmark_build import write_folder_atomically
     from coin_core.data.nnunet import write_dataset_json, write_nnunet_case
     from coin_core.io import read_volume
 
@@ -352,10 +351,9 @@ def export_nnunet(
     )
     segs = [_read_segmentation(c.segmentation) for c in cases]
     label_ids = _label_names(segs, labels)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
     counts = dict.fromkeys(label_ids, 0)
-    try:
+
+    def fill(tmp: Path) -> None:
         for n, (case, seg) in enumerate(zip(cases, segs, strict=True)):
             check_stop(should_stop)
             report(progress, ProgressEvent("export", n, len(cases), f"{case.case_id}: {case.image.name}"))
@@ -382,12 +380,8 @@ def export_nnunet(
             },
         )
         report(progress, ProgressEvent("export", len(cases), len(cases), f"wrote {out}"))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+
+    write_folder_atomically(out, fill)  # out replaced only when every case was written
     return ExportResult(out, cases, {"background": 0, **label_ids}, unpaired, counts)
 
 
