@@ -18,7 +18,8 @@ Stages (each one a ``coin`` sub-command run in this process, skipped when its ou
 Every stage's output is written atomically by the stage itself, so "its output exists" means the
 stage finished. An interrupted training stage is continued with ``--resume``. ``OUT/benchmark.md``
 gets the command, the machine, the stage times and the results table (the paper's Table 1
-figures are in the table's last columns).
+figures are its last columns on the kidney suite only; the real-lesion suites' tables leave them out and
+say why, see ``coin_core/evaluation/paper_match.py``).
 """
 
 from __future__ import annotations

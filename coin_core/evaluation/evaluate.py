@@ -21,6 +21,9 @@ Protocol (docs/method.md §11.3, the fair version of the paper's §8; the table:
   samples, against half the tuned threshold (:mod:`coin_core.evaluation.speckle`).
 * The paper's fixed protocol is reported as well: 0.25 with the paper's clean-up for the
   counterfactual methods, 0.975 without clean-up for the attributions.
+* The paper's own Table 1 figures (TotalSegmentator, synthetic) go into the table only when the BENCH
+  is a benchmark of that kind (``paper_columns`` and ``paper_columns_why`` in the results;
+  :mod:`coin_core.evaluation.paper_match`).
 * For the counterfactual methods, CV (τ = 0.8) and a Fréchet distance between real and
   counterfactual slices are computed over *all* slices of the split. The features are the frozen
   classifier's penultimate layer (``FD-classifier``), not InceptionV3, so the values are not
@@ -55,6 +58,7 @@ from coin_core.evaluation.organ_baselines import (
     host_masks,
     probabilities,
 )
+from coin_core.evaluation.paper_match import paper_columns
 from coin_core.evaluation.report import LABELS
 from coin_core.evaluation.scoring import SampleScores, cv_interval
 from coin_core.evaluation.speckle import LESION_MARGIN_PX, PERCENTILE, Speckle
@@ -538,6 +542,7 @@ def evaluate(
     names = _case_names(bench_dir)
     for res in rows.values():
         res["per_case"] = {names.get(int(k), k): v for k, v in res["per_case"].items()}
+    show_paper, why = paper_columns(bench_dir)
     return {
         "format": RESULTS_FORMAT,
         "bench": str(bench_dir),
@@ -565,5 +570,7 @@ def evaluate(
         "feature_distance": "FD-classifier: Fréchet distance on the frozen classifier's penultimate "
         "features (not InceptionV3 FID)"
         + ("; fd_inception: FID InceptionV3 768-d features from the given weights" if inception else ""),
+        "paper_columns": show_paper,
+        "paper_columns_why": why,
         "methods": rows,
     }
