@@ -22,6 +22,13 @@ network slices/s, total seconds (read + segment + write), peak RSS of the child.
   (bf16, channels_last, batch, sub-pixel form; ``--compile`` adds torch.compile). Printed with the
   CPU flags and the load average, as wall slices/s and slices per CPU-second. ``--factors`` stops
   after this part (no CT needed);
+* ``--runtimes`` instead: the same job, fp32, under other CPU inference runtimes
+  (``benchmarks/eg_runtimes.py``: TorchScript trace + freeze, oneDNN Graph fusion, ONNX Runtime,
+  OpenVINO; each checked against eager torch on the first batch) next to the reference form and ours
+  in eager torch, then the multiply-adds per slice and what 4x the reference would ask of one core.
+  ``--configs a,b,...`` times a subset (starting ``reference,ours_fp32``), ``--batches N`` sets the
+  timed rounds of 8 slices per child. The host-slice filter's share of the work is measured end to
+  end by ``benchmarks/host_filter_speed.py``;
 * the reference-style baseline: paper-size E + G, fp32, contiguous layout, batch 8, 256 x 256,
   random input, up-sampling then 3x3 conv at the high resolution, as the reference code runs it
   (slices/s), for the 4x target (our generator computes that pair in sub-pixel form,
@@ -164,7 +171,28 @@ EG_CONFIGS = {
     "ours_fp32_compiled": {
         "precision": "fp32", "channels_last": True, "batch": None, "subpixel": True, "compile": True
     },
+    # other CPU inference runtimes (benchmarks/eg_runtimes.py; --runtimes), fp32 like the reference
+    "torchscript_frozen": {
+        "precision": "fp32", "channels_last": True, "batch": None, "subpixel": True, "runtime": "torchscript"
+    },
+    "onednn_graph": {
+        "precision": "fp32", "channels_last": True, "batch": None, "subpixel": True, "runtime": "onednn_graph"
+    },
+    "onnxruntime_reference_form": {
+        "precision": "fp32", "channels_last": False, "batch": 8, "subpixel": False, "runtime": "onnxruntime"
+    },
+    "onnxruntime": {
+        "precision": "fp32", "channels_last": False, "batch": None, "subpixel": True, "runtime": "onnxruntime"
+    },
+    "openvino_reference_form": {
+        "precision": "fp32", "channels_last": False, "batch": 8, "subpixel": False, "runtime": "openvino"
+    },
+    "openvino": {
+        "precision": "fp32", "channels_last": False, "batch": None, "subpixel": True, "runtime": "openvino"
+    },
 }  # fmt: skip
+FACTOR_CONFIGS = [n for n, c in EG_CONFIGS.items() if not c.get("runtime")]
+RUNTIME_CONFIGS = ["reference", "ours_fp32"] + [n for n, c in EG_CONFIGS.items() if c.get("runtime")]
 
 
 def child_eg(spec: dict) -> dict:
@@ -172,7 +200,9 @@ def child_eg(spec: dict) -> dict:
     precision (fp32; bf16 = bf16 weight copies under autocast, as ``segment_volume`` runs it; auto =
     ``segment_volume``'s choice), memory layout, batch size (None = ``segment_volume``'s), and the
     generator's up-sampling convs in sub-pixel form or in the reference form (3x3 conv at the high
-    resolution). ``compile`` wraps E and G in ``torch.compile`` (timed after its compile warm-up)."""
+    resolution). ``compile`` wraps E and G in ``torch.compile`` (timed after its compile warm-up);
+    ``runtime`` runs the pair under another CPU runtime (benchmarks/eg_runtimes.py: built, exported
+    or compiled before the clock starts; its largest difference from eager torch is returned)."""
     import torch
 
     from coin_core.infer.precision import autocast, inference_model, resolve_precision
@@ -188,7 +218,7 @@ def child_eg(spec: dict) -> dict:
     for net in (model.encoder, model.generator):
         net.to(memory_format=fmt)
     encoder, generator = model.encoder, model.generator
-    compile_s = None
+    compile_s = build_s = max_abs = None
     if cfg.get("compile"):
         encoder, generator = torch.compile(encoder), torch.compile(generator)
     bs = cfg["batch"] or spec.get("batch_size") or default_batch_size("cpu", 256)
@@ -196,16 +226,34 @@ def child_eg(spec: dict) -> dict:
         memory_format=fmt
     )
 
+    def run_batch(xb):  # noqa: ANN001, ANN202
+        with autocast(prec, "cpu"):
+            return generator(encoder(xb), 0, xb).float()
+
+    if cfg.get("runtime"):
+        from eg_runtimes import build_runner, check_outputs, missing, plain_pair
+
+        if missing(cfg["runtime"]):
+            return {"config": spec["config"], "runtime": cfg["runtime"], "skipped": missing(cfg["runtime"])}
+        t = time.perf_counter()
+        pair = plain_pair(model.encoder, model.generator, cfg["subpixel"])
+        try:
+            with tempfile.TemporaryDirectory() as work:
+                run_batch = build_runner(cfg["runtime"], pair, x[:bs], Path(work), spec.get("threads") or 1)
+        except RuntimeError as exc:  # e.g. oneDNN Graph: "could not set attribute to the op"
+            last = (str(exc).strip().splitlines() or ["?"])[-1]
+            return {"config": spec["config"], "runtime": cfg["runtime"], "failed": last[:200]}
+        build_s = round(time.perf_counter() - t, 1)
+        max_abs = check_outputs(pair, run_batch, x[:bs], bs)  # on the first batch
+
     def eight() -> None:
         for k in range(0, 8, bs):
-            xb = x[k : k + bs]
-            with autocast(prec, "cpu"):
-                generator(encoder(xb), 0, xb).float()
+            run_batch(x[k : k + bs])
 
     times = []
     with torch.inference_mode():
         t = time.perf_counter()
-        eight()  # warm-up (and compilation)
+        run_batch(x[:bs])  # warm-up (and compilation): one batch
         if cfg.get("compile"):
             compile_s = round(time.perf_counter() - t, 1)
         c = time.process_time()
@@ -216,11 +264,14 @@ def child_eg(spec: dict) -> dict:
         cpu = time.process_time() - c
     return {
         "config": spec["config"],
+        "runtime": cfg.get("runtime", "torch"),
         "precision": prec,
         "channels_last": cfg["channels_last"],
         "batch_size": bs,
         "subpixel": cfg["subpixel"],
         "compile_s": compile_s,
+        "build_s": build_s,
+        "max_abs_vs_torch": None if max_abs is None else float(f"{max_abs:.2g}"),
         "rounds_of_8": len(times),
         "slices_per_s_mean": round(8 * len(times) / sum(times), 3),
         "slices_per_s_best": round(8 / min(times), 3),
@@ -260,13 +311,19 @@ def cpu_flags() -> str:
 def factor_table(runs: dict[str, list[dict]]) -> list[str]:
     """One line per configuration: mean slices/s over its interleaved runs and the ratio to the
     reference-style run, saying what differs from it."""
-    mean = {k: sum(r["slices_per_s_mean"] for r in v) / len(v) for k, v in runs.items()}
-    per_cpu = {k: sum(r["sps_per_cpu_s"] for r in v) / len(v) for k, v in runs.items()}
-    ref, ref_cpu = mean["reference"], per_cpu["reference"]
     lines = ["  (wall slices/s, and slices per CPU-second of the child, which a shared CPU disturbs less)"]
-    for name, value in mean.items():
-        cfg, r = EG_CONFIGS[name], runs[name][-1]
+    done = {k: v for k, v in runs.items() if v and all("sps_per_cpu_s" in r for r in v)}
+    mean = {k: sum(r["slices_per_s_mean"] for r in v) / len(v) for k, v in done.items()}
+    per_cpu = {k: sum(r["sps_per_cpu_s"] for r in v) / len(v) for k, v in done.items()}
+    ref, ref_cpu = mean["reference"], per_cpu["reference"]
+    for name, rows in runs.items():
+        if name not in done:
+            why = next((r.get("failed") or r.get("skipped") for r in rows if "sps_per_cpu_s" not in r), "?")
+            lines.append(f"  {name:26s} {'failed' if any('failed' in r for r in rows) else 'skipped'}: {why}")
+            continue
+        value, cfg, r = mean[name], EG_CONFIGS[name], rows[-1]
         differs = [
+            f"runtime {r['runtime']} (ref eager torch)" if r.get("runtime", "torch") != "torch" else "",
             f"{r['precision']} (ref fp32)" if r["precision"] != "fp32" else "",
             "channels_last (ref contiguous)" if cfg["channels_last"] else "",
             f"batch {r['batch_size']} (ref 8)" if r["batch_size"] != 8 else "",
@@ -274,11 +331,52 @@ def factor_table(runs: dict[str, list[dict]]) -> list[str]:
             f"torch.compile (compile {r['compile_s']} s)" if cfg.get("compile") else "",
         ]
         what = ", ".join(d for d in differs if d) or "-"
+        if r.get("max_abs_vs_torch") is not None:
+            what += f"; max |diff| vs eager torch {r['max_abs_vs_torch']:.1g}, built in {r['build_s']} s"
         lines.append(
-            f"  {name:20s} {value:6.2f} slices/s = {value / ref:4.2f}x; {per_cpu[name]:6.3f} per CPU-s = "
+            f"  {name:26s} {value:6.2f} slices/s = {value / ref:4.2f}x; {per_cpu[name]:6.3f} per CPU-s = "
             f"{per_cpu[name] / ref_cpu:4.2f}x   differs in: {what}"
         )
     return lines
+
+
+def child_macs(spec: dict) -> dict:
+    """Multiply-adds per 256 x 256 slice of the paper-size E and G, in both up-sampling forms
+    (``torch.utils.flop_counter``: convolutions and matrix products; 1 multiply-add = 2 FLOPs)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.set_num_threads(1)
+    model = _random_model("paper")
+    x = torch.rand(1, 1, 256, 256) * 2 - 1
+    out = {}
+    for subpixel in (False, True):
+        for block in model.generator.blocks:
+            block.use_subpixel = subpixel
+        with torch.no_grad():
+            count_e, count_g = FlopCounterMode(display=False), FlopCounterMode(display=False)
+            with count_e:
+                feats = model.encoder(x)
+            with count_g:
+                model.generator(feats, 0, x)
+        form = "subpixel" if subpixel else "reference"
+        out[form] = (count_e.get_total_flops() + count_g.get_total_flops()) / 2e9
+    out["encoder"] = count_e.get_total_flops() / 2e9
+    return out
+
+
+def roofline(macs: dict, ref_cpu_sps: float) -> list[str]:
+    """What 4x the reference form at fp32 asks of one core: multiply-adds per second against what an
+    AVX2 core can do (two 256-bit FMA pipes: 16 fp32 multiply-adds per cycle)."""
+    need = 4 * ref_cpu_sps * macs["subpixel"]
+    return [
+        f"multiply-adds per 256x256 slice (E+G, paper size): reference form {macs['reference']:.1f} G, "
+        f"sub-pixel form {macs['subpixel']:.1f} G (encoder {macs['encoder']:.1f} G)",
+        f"reference form here: {ref_cpu_sps:.3f} slices per CPU-s = {ref_cpu_sps * macs['reference']:.1f} G "
+        f"multiply-adds per CPU-s; 4x that in the sub-pixel form = {4 * ref_cpu_sps:.2f} slices per CPU-s "
+        f"= {need:.0f} G multiply-adds per CPU-s, i.e. {need / 16:.1f} GHz at 16 fp32 FMAs per cycle "
+        "(an AVX2 core's peak, every cycle a full FMA in both pipes)",
+    ]
 
 
 def child_tolerance(spec: dict) -> dict:
@@ -391,6 +489,15 @@ def main() -> None:
         "--factors", action="store_true", help="only the E+G comparison: each factor alone, equal precision"
     )
     parser.add_argument("--compile", action="store_true", help="also time E+G under torch.compile (fp32)")
+    parser.add_argument(
+        "--runtimes", action="store_true",
+        help="only the E+G comparison of CPU inference runtimes (TorchScript, oneDNN Graph, ONNX Runtime, "
+        "OpenVINO) against the reference form and ours in eager torch, fp32, plus the multiply-add count",
+    )  # fmt: skip
+    parser.add_argument("--batches", type=int, default=3, help="timed rounds of 8 slices per E+G child (3)")
+    parser.add_argument(
+        "--configs", help="comma-separated subset of the E+G configurations, starting reference,ours_fp32"
+    )
     args = parser.parse_args()
     if args.child:
         spec = json.loads(args.child)
@@ -400,6 +507,7 @@ def main() -> None:
             "ours_eg": child_ours_eg,
             "eg": child_eg,
             "tolerance": child_tolerance,
+            "macs": child_macs,
         }[spec["kind"]]
         print(json.dumps(fn(spec)))
         return
@@ -419,7 +527,7 @@ def main() -> None:
     print(f"load average at start: {' '.join(f'{v:.1f}' for v in os.getloadavg())} (the CPU is shared)")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        if not args.factors:  # the factor comparison runs on random slices, no CT needed
+        if not (args.factors or args.runtimes):  # the E+G comparisons run on random slices, no CT needed
             ct, what = _input_path(tmp, args)
             print(f"input: {what}: {ct}")
         quick = args.quick
@@ -428,11 +536,18 @@ def main() -> None:
         th = args.threads
         # every E+G configuration in turn, the whole round repeated, so that a change of load (the CPU
         # is shared) hits all of them alike; ratios are of the means over the rounds
-        names = [n for n in EG_CONFIGS if args.compile or not EG_CONFIGS[n].get("compile")]
+        if args.runtimes:
+            names = RUNTIME_CONFIGS
+        else:
+            names = [n for n in FACTOR_CONFIGS if args.compile or not EG_CONFIGS[n].get("compile")]
+        if args.configs:
+            names = [n for n in args.configs.split(",") if n in names]
+            if names[:2] != ["reference", "ours_fp32"]:
+                raise SystemExit("segment_speed: error: --configs must start with reference,ours_fp32.")
         runs: dict[str, list[dict]] = {n: [] for n in names}
         for _ in range(1 if quick else args.rounds):
             for name in names:
-                spec = {"kind": "eg", "config": name, "batches": 1 if quick else 3, "threads": th,
+                spec = {"kind": "eg", "config": name, "batches": 1 if quick else args.batches, "threads": th,
                         "batch_size": bs}  # fmt: skip
                 runs[name].append(run_child(spec))
                 print(f"E+G {name}: {json.dumps(runs[name][-1])}", flush=True)
@@ -440,15 +555,24 @@ def main() -> None:
               f"load average now {' '.join(f'{v:.1f}' for v in os.getloadavg())}:")  # fmt: skip
         for line in factor_table(runs):
             print(line)
-        mean = {k: sum(r["slices_per_s_mean"] for r in v) / len(v) for k, v in runs.items()}
-        cpu = {k: sum(r["sps_per_cpu_s"] for r in v) / len(v) for k, v in runs.items()}
+        mean = {k: sum(r["slices_per_s_mean"] for r in v) / len(v) for k, v in runs.items() if k in names[:2]}
+        cpu = {k: sum(r["sps_per_cpu_s"] for r in v) / len(v) for k, v in runs.items() if k in names[:2]}
         print(
             f"equal precision (fp32 vs fp32): ours {mean['ours_fp32']:.2f} vs reference-style "
             f"{mean['reference']:.2f} slices/s = {mean['ours_fp32'] / mean['reference']:.2f}x "
-            f"({cpu['ours_fp32'] / cpu['reference']:.2f}x per CPU-second); as segment_volume runs it "
-            f"({runs['ours'][-1]['precision']}): {mean['ours'] / mean['reference']:.2f}x "
-            f"({cpu['ours'] / cpu['reference']:.2f}x per CPU-second). Target: 4x at equal precision."
+            f"({cpu['ours_fp32'] / cpu['reference']:.2f}x per CPU-second). Target: 4x at equal precision."
         )
+        if "ours" in runs:
+            ours_mean = sum(r["slices_per_s_mean"] for r in runs["ours"]) / len(runs["ours"])
+            ours_cpu = sum(r["sps_per_cpu_s"] for r in runs["ours"]) / len(runs["ours"])
+            print(
+                f"as segment_volume runs it ({runs['ours'][-1]['precision']}): "
+                f"{ours_mean / mean['reference']:.2f}x ({ours_cpu / cpu['reference']:.2f}x per CPU-second)"
+            )
+        if args.runtimes:
+            for line in roofline(run_child({"kind": "macs"}), cpu["reference"]):
+                print(line)
+            return
         base = max(runs["reference"], key=lambda r: r["slices_per_s_best"])
         if args.factors:
             return
