@@ -137,6 +137,24 @@ class ClassifierTrainConfig:
 
 
 @dataclass(frozen=True)
+class CropConfig:
+    """The host-organ box (docs/recipes.md, "Host-organ box"; :mod:`coin_core.data.crop`).
+
+    Attributes:
+        size_mm: (rows, columns) of the box in millimetres: rows = anterior-posterior extent,
+            columns = right-left extent. The box is centred on the host organ of each slice and resized
+            to the network input.
+    """
+
+    size_mm: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        from coin_core.data.crop import check_size_mm
+
+        check_size_mm(self.size_mm, "crop.size_mm")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run needs besides the data.
 
@@ -149,6 +167,8 @@ class TrainConfig:
         channels_last: NHWC memory format for the networks and batches.
         deterministic: ``torch.use_deterministic_algorithms`` (bit-exact reruns on CPU).
         num_workers: DataLoader worker processes.
+        crop: the host-organ box the networks see instead of the whole slice (None: the whole slice,
+            as in the paper). Optional key.
     """
 
     method: Literal["coin", "singla"]
@@ -163,6 +183,7 @@ class TrainConfig:
     channels_last: bool = field()
     deterministic: bool = field()
     num_workers: int = field(metadata=_range(0))
+    crop: CropConfig | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form; ``load_config(cfg.to_dict())`` gives back an equal config."""

@@ -165,7 +165,7 @@ def run_demo(
     from coin_core.fileutil import OutputSet
     from coin_core.infer import output_paths, segment_volume, write_outputs
     from coin_core.infer.coding import coding_for_model
-    from coin_core.infer.segment import host_slice_filter
+    from coin_core.infer.segment import host_mask, host_slice_filter
     from coin_core.io import read_volume, to_canonical, write_volume
     from coin_core.modelfile import load_model
 
@@ -185,11 +185,17 @@ def run_demo(
         meta = ensure_benchmark(data, progress)
         report(progress, ProgressEvent("paste", 0, 1, "pasting the fixed test lesions into the CT"))
         ct, truth, pasted = paste_test_lesions(meta)
-        host = host_slice_filter(
-            ct, read_volume(meta["cases"][0]["label"]), meta["host_labels"], meta["min_host_pixels"]
-        )
+        labels = read_volume(meta["cases"][0]["label"])
+        keep = host_slice_filter(ct, labels, meta["host_labels"], meta["min_host_pixels"])
+        organ = host_mask(ct, labels, meta["host_labels"])
         result = segment_volume(
-            ct, model, device=device, slice_filter=host, progress=progress, should_stop=should_stop
+            ct,
+            model,
+            device=device,
+            slice_filter=keep,
+            host=organ,
+            progress=progress,
+            should_stop=should_stop,
         )
         paths = write_outputs(
             result, out, name, overwrite=overwrite, image=ct, coding=coding_for_model(model.card, model_dir)

@@ -57,6 +57,8 @@ class ModelCard:
         format_version: version of this layout (1).
         anatomy_gate: the ``anatomy_gate`` section (empty when the model has none;
             :mod:`coin_core.gate.store`): which slices look like the training slices.
+        input_crop: the host-organ box the networks see (:class:`coin_core.data.crop.HostCrop`;
+            None: the whole slice). Such a model needs the host mask at inference.
     """
 
     method: str
@@ -72,6 +74,7 @@ class ModelCard:
     created: str = ""
     format_version: int = FORMAT_VERSION
     anatomy_gate: dict[str, Any] = field(default_factory=dict)
+    input_crop: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form written to ``model.json``."""
@@ -92,6 +95,8 @@ class ModelCard:
         }
         if self.threshold_source is None:
             del out["threshold_source"]
+        if self.input_crop is not None:
+            out["input_crop"] = self.input_crop.to_dict()
         return out
 
     @classmethod
@@ -149,6 +154,7 @@ class ModelCard:
             created=str(d.get("created", "")),
             format_version=int(version),
             anatomy_gate=_parse_gate(d, source),
+            input_crop=_parse_crop(d, source),
         )
 
 
@@ -169,7 +175,15 @@ CARD_KEYS = (
     "software_version",
     "created",
     "anatomy_gate",  # coin_core.gate.store.CARD_KEY (a test checks they agree)
+    "input_crop",  # coin_core.data.crop.CARD_KEY
 )
+
+
+def _parse_crop(d: dict[str, Any], source: str) -> Any:
+    from coin_core.data.crop import CARD_KEY, HostCrop
+
+    entry = d.get(CARD_KEY)
+    return None if entry is None else HostCrop.from_dict(entry, f"{source}: {CARD_KEY}")
 
 
 def _warn_unknown_keys(d: dict[str, Any], source: str) -> None:

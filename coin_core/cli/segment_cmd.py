@@ -229,11 +229,11 @@ def _check_host_options(args: argparse.Namespace) -> list[int] | None:
 
 
 def _host_filter(args: argparse.Namespace, volume, ids: list[int] | None):  # noqa: ANN001, ANN202
-    """The --host-mask slice filter, or None."""
+    """The --host-mask slice filter and the host organ (canonical, for host-box models), or (None, None)."""
     if ids is None:
-        return None
+        return None, None
     from coin_core.infer.input_checks import check_host_mask, check_host_slices
-    from coin_core.infer.segment import host_slice_filter
+    from coin_core.infer.segment import host_mask, host_slice_filter
     from coin_core.io import read_volume
 
     mask = read_volume(args.host_mask)
@@ -241,21 +241,23 @@ def _host_filter(args: argparse.Namespace, volume, ids: list[int] | None):  # no
     min_pixels = DEFAULT_MIN_HOST_PIXELS if args.min_host_pixels is None else args.min_host_pixels
     keep = host_slice_filter(volume, mask, ids, min_pixels)
     check_host_slices(keep, ids, min_pixels)
-    return keep
+    return keep, host_mask(volume, mask, ids)
 
 
 def _check_gate_early(args: argparse.Namespace) -> None:
     """Refuse a model without an anatomy gate before reading the CT (segment_volume checks it too)."""
-    if args.host_mask or args.no_gate or not (Path(args.model).expanduser() / "model.json").is_file():
+    if not (Path(args.model).expanduser() / "model.json").is_file():
         return  # a missing or damaged folder gets its own message from the loader
-    from coin_core.infer.segment import no_gate_error
+    from coin_core.infer.segment import no_gate_error, no_host_error
     from coin_core.modelfile import read_card
 
     try:
         card = read_card(Path(args.model).expanduser())
     except CoinError:
         return
-    if not card.anatomy_gate:
+    if card.input_crop is not None and not args.host_mask:
+        raise no_host_error(card.input_crop)
+    if not args.host_mask and not args.no_gate and not card.anatomy_gate:
         raise no_gate_error()
 
 
@@ -322,7 +324,7 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
 
     check_volume(volume)
     check_ct_intensities(volume, allow_unusual=args.allow_unusual_hu, source=args.input)  # before the network
-    slice_filter = _host_filter(args, volume, host_ids)
+    slice_filter, host = _host_filter(args, volume, host_ids)
     reporter(ProgressEvent("load", 1, 2, f"loading model {args.model}"))
     model = _load_model(args.model, args.device)
     reporter(ProgressEvent("load", 2, 2, "ready"))
@@ -337,6 +339,7 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
         precision=args.precision,
         slice_filter=slice_filter,
         anatomy_gate=not args.no_gate,
+        host=host,
         progress=reporter,
     )
     lesions = measure_lesions(result.mask, volume)

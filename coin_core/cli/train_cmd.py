@@ -172,7 +172,7 @@ def _run_classifier(args: argparse.Namespace) -> int:
         from coin_core.data.window import IntensityWindow
         from coin_core.train.classifier import fit_classifier
 
-        meta, train, val = load_bench(args.data, cfg.model.input_size)
+        meta, train, val = load_bench(args.data, cfg.model.input_size, cfg.crop)
         window = IntensityWindow.from_dict(meta["window"]).to_dict()
         res = fit_classifier(cfg, train, val, args.out, window=window, device=args.device, progress=bar,
                              events_jsonl=args.events_jsonl)  # fmt: skip

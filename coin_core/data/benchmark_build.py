@@ -320,6 +320,13 @@ def write_splits(
     return splits_meta
 
 
+def _frame_pixel_mm(case: Any, size: int) -> list[float]:
+    """(rows, columns) pixel size in mm of a case's stored slices (the longer side becomes ``size``)."""
+    rows, cols = (int(v) for v in case.image.shape[-2:])
+    scale = max(rows, cols) / float(size)
+    return [round(float(case.spacing_xy[1]) * scale, 6), round(float(case.spacing_xy[0]) * scale, 6)]
+
+
 def slice_set_meta(
     cfg: Any,
     cases: list[Any],
@@ -344,6 +351,7 @@ def slice_set_meta(
                 "id": c.id,
                 "image": str(c.image_path.resolve()),
                 "label": str(c.label_path.resolve()) if c.label_path else None,
+                "frame_pixel_mm": _frame_pixel_mm(c, cfg.size),
             }
             for c in cases
         ],  # fmt: skip

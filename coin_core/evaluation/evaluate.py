@@ -231,7 +231,10 @@ class _Method:
         return getattr(baselines, self.name)(self.classifier, x)
 
 
-def _tune(method: _Method, arrays: Any, s: EvaluationSettings, progress: Any, stop: Any) -> dict:
+def _tune(method: _Method, split: Any, s: EvaluationSettings, progress: Any, stop: Any) -> dict:
+    if not isinstance(split, _Split):  # plain arrays at the model's input size
+        split = _Split(split, np.zeros(0, np.int64), 0)
+    arrays = split.arrays
     idx = _scored_indices(arrays, s.max_val_slices)
     if idx.size == 0:
         raise CoinError(
@@ -243,8 +246,8 @@ def _tune(method: _Method, arrays: Any, s: EvaluationSettings, progress: Any, st
     dev = _device(method.cf_model)
     batches = [idx[i : i + s.batch_size] for i in range(0, idx.size, s.batch_size)]
     for n, b in enumerate(batches, 1):
-        maps = method.maps(_batch(arrays, b, dev))
-        sweep.update(maps[:, 0].detach().cpu().numpy(), np.asarray(arrays.lesion[b]))
+        maps = split.to_frame(method.maps(_batch(split.inputs, b, dev))[:, 0].detach().cpu().numpy(), b)
+        sweep.update(maps, np.asarray(arrays.lesion[b]))
         check_stop(stop)
         msg = f"{method.label}: tuning on val"
         report(progress, ProgressEvent(f"{method.key}:val", n, len(batches), msg))
@@ -297,13 +300,67 @@ def _counts(maps: np.ndarray, gt: np.ndarray, threshold: float, postprocess: str
 
 
 class _Split:
-    """A scored split at one input size with the per-sample facts every row needs."""
+    """A scored split in the table's frame, with the per-sample facts every row needs.
 
-    def __init__(self, arrays: Any, clusters: np.ndarray, n_clusters: int) -> None:
+    ``arrays``: the split at the frame size (ground truth, labels, the image the speckle is read
+    on). ``inputs``: what the model sees; the same arrays, or for a model with a host-organ box
+    (:mod:`coin_core.data.crop`) the boxes, whose maps :meth:`to_frame` pastes back into the stored
+    slice and resizes to the frame, so every row is scored on the same pixels.
+    """
+
+    def __init__(
+        self,
+        arrays: Any,
+        clusters: np.ndarray,
+        n_clusters: int,
+        inputs: Any = None,
+        boxes: list | None = None,
+        stored_size: int = 0,
+    ) -> None:
         self.arrays = arrays
         self.scored = _scored_mask(arrays)
         self.clusters = clusters
         self.n_clusters = n_clusters
+        self.inputs = arrays if inputs is None else inputs
+        self.boxes = boxes
+        self.stored_size = stored_size
+
+    def to_frame(self, maps: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """Maps (B, s, s) of the samples ``idx`` in the model's input -> (B, S, S) in the frame."""
+        if self.boxes is None:
+            return maps
+        import torch
+        import torch.nn.functional as F
+
+        from coin_core.data.crop import paste_slices
+
+        stored = paste_slices(maps, [self.boxes[int(i)] for i in idx], (self.stored_size, self.stored_size))
+        size = int(self.arrays.image.shape[-1])
+        if size == self.stored_size:
+            return stored
+        t = torch.from_numpy(stored)[:, None]
+        shrink = size < self.stored_size
+        return F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False, antialias=shrink)[
+            :, 0
+        ].numpy()
+
+
+def _load_split(bench_dir: Any, split: str, frame: int, model: Any) -> _Split:
+    """``split`` of ``bench_dir`` in a frame of ``frame`` pixels, with the inputs ``model`` needs."""
+    from coin_core.data.benchmark import load_split, read_benchmark_json
+
+    crop = getattr(model.card, "input_crop", None)
+    # a whole-slice model is scored at its own input size (as before host-organ boxes existed)
+    arrays = load_split(bench_dir, split, size=frame if crop is not None else int(model.card.input_size))
+    clusters = source_slices(arrays.case, arrays.slice_index)
+    n_clusters = int(clusters.max()) + 1 if clusters.size else 0
+    if crop is None:
+        return _Split(arrays, clusters, n_clusters)
+    from coin_core.data.crop import crop_arrays
+
+    stored = load_split(bench_dir, split)
+    inputs, boxes = crop_arrays(stored, crop, read_benchmark_json(bench_dir), int(model.card.input_size))
+    return _Split(arrays, clusters, n_clusters, inputs, boxes, stored.size)
 
 
 def _score(method: _Method, split: _Split, threshold: float, s: EvaluationSettings, progress: Any, stop: Any,
@@ -320,7 +377,7 @@ def _score(method: _Method, split: _Split, threshold: float, s: EvaluationSettin
     dev = _device(method.cf_model)
     batches = [rows[i : i + s.batch_size] for i in range(0, rows.size, s.batch_size)]
     for n, b in enumerate(batches, 1):
-        x = _batch(arrays, b, dev)
+        x = _batch(split.inputs, b, dev)
         if method.kind == "counterfactual":
             with torch.no_grad():
                 x_cf = method.counterfactual(x)
@@ -331,9 +388,9 @@ def _score(method: _Method, split: _Split, threshold: float, s: EvaluationSettin
                 if inception is not None:
                     inc_real.update(inception(((x + 1) / 2).to(_device_of(inception))).cpu().numpy())
                     inc_fake.update(inception(((x_cf + 1) / 2).to(_device_of(inception))).cpu().numpy())
-            maps = difference_map(x, x_cf)[:, 0].cpu().numpy()
+            maps = split.to_frame(difference_map(x, x_cf)[:, 0].cpu().numpy(), b)
         else:
-            maps = method.maps(x)[:, 0].detach().cpu().numpy()
+            maps = split.to_frame(method.maps(x)[:, 0].detach().cpu().numpy(), b)
         keep = scored[b]
         if keep.any():
             bk, mk = b[keep], maps[keep]
@@ -376,7 +433,7 @@ def _score_baselines(
     arrays = split.arrays
     rows = np.flatnonzero(split.scored)
     rows_out = {}
-    p = probabilities(model, arrays, rows, s.batch_size, stop)
+    p = probabilities(model, split.inputs, rows, s.batch_size, stop)
     for key, gated in ((HOST_ORGAN, False), (GATED_HOST_ORGAN, True)):
         scores = SampleScores(split.n_clusters, s.bootstrap_resamples, s.bootstrap_seed)
         masks = host_masks(np.asarray(arrays.host[rows]), p if gated else None)
@@ -471,8 +528,6 @@ def evaluate(
     Returns:
         The results dictionary written to ``results.json`` (see ``coin_core/evaluation/report.py``).
     """
-    from coin_core.data.benchmark import load_split
-
     s = settings or EvaluationSettings()
     s.validate()
     compare = list(compare_models or [])
@@ -494,18 +549,18 @@ def evaluate(
         from coin_core.evaluation.inception import load_inception
 
         inception = load_inception(s.inception_weights, _device(model))
-    vals: dict[int, Any] = {}
-    tests: dict[int, _Split] = {}
+    vals: dict[Any, _Split] = {}
+    tests: dict[Any, _Split] = {}
 
-    def at(sz: int) -> tuple[Any, _Split]:
-        if sz not in tests:
-            vals[sz] = load_split(bench_dir, s.val_split, size=sz)
-            arrays = load_split(bench_dir, s.split, size=sz)
-            clusters = source_slices(arrays.case, arrays.slice_index)
-            tests[sz] = _Split(arrays, clusters, int(clusters.max()) + 1 if clusters.size else 0)
-        return vals[sz], tests[sz]
+    def at(m: Any) -> tuple[_Split, _Split]:
+        crop = getattr(m.card, "input_crop", None)
+        key = (int(m.card.input_size), None if crop is None else tuple(crop.size_mm))
+        if key not in tests:
+            vals[key] = _load_split(bench_dir, s.val_split, size, m)
+            tests[key] = _load_split(bench_dir, s.split, size, m)
+        return vals[key], tests[key]
 
-    at(size)
+    test = at(model)[1]
     plan: list[_Method] = []
     for name in s.methods:
         row_label = label if name == "coin" else None
@@ -518,9 +573,12 @@ def evaluate(
     rows: dict[str, dict] = {}
     for method in plan:
         t0 = time.monotonic()
-        val, split = at(method.size)
+        val, split = at(method.cf_model)
         tuned = _tune(method, val, s, progress, should_stop)
         res = {"kind": method.kind, "method": method.name, "label": method.label, "input_size": method.size}
+        crop = getattr(method.cf_model.card, "input_crop", None)
+        if crop is not None:
+            res["input_crop"] = crop.to_dict()
         res.update(tuned)
         res.update(_score(method, split, tuned["threshold"], s, progress, should_stop, inception))
         res.update(
@@ -535,7 +593,6 @@ def evaluate(
                 "method", len(rows), total, f"{method.label} done", {"micro_iou": res["micro_iou"]}
             ),
         )
-    test = tests[size]
     if s.baselines:
         rows.update(_score_baselines(model, test, s, progress, should_stop, (total, total)))
     _beats(rows)

@@ -158,15 +158,24 @@ def host_slice_filter(
     """
     from coin_core.data.labels import filter_slices
 
+    lab = _canonical_labels(volume, host_labels)
+    keep = np.zeros(lab.shape[0], dtype=bool)
+    keep[filter_slices(lab, label_ids, min_pixels)] = True
+    return keep
+
+
+def host_mask(volume: Volume, host_labels: Volume, label_ids: list[int]) -> np.ndarray:
+    """bool (K, H, W): the host organ in canonical axial order, for a model's host-organ box."""
+    return np.isin(_canonical_labels(volume, host_labels), list(label_ids))
+
+
+def _canonical_labels(volume: Volume, host_labels: Volume) -> np.ndarray:
     if host_labels.array.shape != volume.array.shape:
         raise CoinError(
             f"The host label map has shape {host_labels.array.shape}; the CT has {volume.array.shape}.",
             "give a label map on the CT's own voxel grid.",
         )
-    lab = canonical_view(host_labels.array, host_labels.direction)
-    keep = np.zeros(lab.shape[0], dtype=bool)
-    keep[filter_slices(lab, label_ids, min_pixels)] = True
-    return keep
+    return canonical_view(host_labels.array, host_labels.direction)
 
 
 def segment_volume(
@@ -182,6 +191,7 @@ def segment_volume(
     preview_slices: int = 4,
     slice_filter: np.ndarray | None = None,
     anatomy_gate: bool = True,
+    host: np.ndarray | None = None,
     progress: ProgressCallback | None = None,
     should_stop: StopCallback | None = None,
 ) -> SegmentationResult:
@@ -205,6 +215,9 @@ def segment_volume(
         anatomy_gate: without ``slice_filter``, skip the slices the model's anatomy gate places
             outside its training anatomy (docs/anatomy_gate.md); a model without a gate is refused.
             False processes every slice the screening passes.
+        host: bool (K, H, W), the host organ in canonical axial order (:func:`host_mask`). A model
+            with a host-organ box (``card.input_crop``, docs/recipes.md) needs it: the box of each
+            slice is centred on it, and slices without host pixels get no counterfactual.
         progress: receives a ``"segment"`` event before the first batch and after each batch (with
             ``eta_s`` and ``slices_per_s``), then ``"postprocess"`` events.
         should_stop: checked before every batch; True raises :class:`CoinCancelled`.
@@ -216,8 +229,12 @@ def segment_volume(
     hu = canonical_view(volume.array, volume.direction)  # a view: the input is not copied
     _check_inplane(hu.shape)
     slice_filter = _check_slice_filter(slice_filter, hu.shape[0])
+    boxes = _host_boxes(model, host, hu.shape, axial_geometry(volume)[1])
+    if boxes is not None:
+        has_box = np.array([b is not None for b in boxes])
+        slice_filter = has_box if slice_filter is None else slice_filter & has_box
     gate_mode = _gate_mode(model, slice_filter, anatomy_gate)
-    runner = _Runner.start(model, device, precision, batch_size, hu.shape)
+    runner = _Runner.start(model, device, precision, batch_size, hu.shape, boxes)
     slices = _SliceRecord.empty(hu.shape[0])
     maps = _OutputMaps.like(volume)
     runner.run(hu, slices, maps, screening, slice_filter, gate_mode, progress, should_stop)
@@ -272,6 +289,34 @@ def _check_slice_filter(slice_filter: np.ndarray | None, n_slices: int) -> np.nd
             "give one True/False per axial slice (see host_slice_filter).",
         )
     return slice_filter
+
+
+def _host_boxes(
+    model: Any, host: np.ndarray | None, shape: tuple[int, ...], pixel_mm: tuple[float, float]
+) -> list | None:
+    """The host-organ box of every slice for a model that has one (None for a whole-slice model)."""
+    crop = getattr(model.card, "input_crop", None)
+    if crop is None:
+        return None
+    if host is None:
+        raise no_host_error(crop)
+    host = np.asarray(host, dtype=bool)
+    if host.shape != tuple(shape):
+        raise CoinError(
+            f"The host mask has shape {host.shape}; the CT's canonical shape is {tuple(shape)}.",
+            "build it with coin_core.infer.segment.host_mask from a label map on the CT's grid.",
+        )
+    return crop.boxes(host, pixel_mm)
+
+
+def no_host_error(crop: Any) -> CoinError:
+    """The refusal for a host-box model when no host-organ mask is given."""
+    return CoinError(
+        f"This model looks at a {crop.size_mm[0]:g} x {crop.size_mm[1]:g} mm box around the host organ, "
+        "so it needs the host organ's mask, which was not given.",
+        "give a host-organ label map on the CT's grid (coin segment --host-mask LABELMAP; in Slicer "
+        "and on the web page: the host-organ segmentation), or use a whole-slice model.",
+    )
 
 
 def _gate_mode(model: Any, slice_filter: np.ndarray | None, anatomy_gate: bool) -> str:
@@ -350,11 +395,18 @@ class _Runner:
     fmt: Any
     geom: Any
     batch_size: int
+    boxes: list | None = None
     seconds: float = 0.0
 
     @classmethod
     def start(
-        cls, model: Any, device: str | None, precision: str, batch_size: int | None, shape: tuple[int, ...]
+        cls,
+        model: Any,
+        device: str | None,
+        precision: str,
+        batch_size: int | None,
+        shape: tuple[int, ...],
+        boxes: list | None = None,
     ) -> _Runner:
         import torch
 
@@ -371,6 +423,7 @@ class _Runner:
             fmt=torch.channels_last if use_channels_last(dev) else torch.contiguous_format,
             geom=plan_slice(tuple(shape[1:]), int(card.input_size)),
             batch_size=batch_size or default_batch_size(dev, int(card.input_size)),
+            boxes=boxes,
         )
 
     def run(
@@ -395,7 +448,7 @@ class _Runner:
             for k0 in range(0, n_slices, self.batch_size):
                 check_stop(should_stop)
                 k1 = min(n_slices, k0 + self.batch_size)
-                x = self._model_input(hu[k0:k1])
+                x = self._model_input(hu[k0:k1], k0)
                 self._classify(x, k0, slices, gate_mode)
                 sel = self._select(k0, k1, slices, screening, slice_filter)
                 if sel.any():
@@ -413,15 +466,35 @@ class _Runner:
                 )
         self.seconds = time.monotonic() - start
 
-    def _model_input(self, hu_batch: np.ndarray) -> Any:
-        """HU slices -> [B, 1, S, S] in [-1, 1] at the model's input size, on the device."""
+    def _model_input(self, hu_batch: np.ndarray, k0: int) -> Any:
+        """HU slices -> [B, 1, S, S] in [-1, 1] at the model's input size (or host boxes), on the device."""
         import torch
 
+        from coin_core.data.crop import crop_slices
         from coin_core.data.slices import to_model
 
         hu_b = torch.from_numpy(np.ascontiguousarray(hu_batch, dtype=np.float32)).to(self.dev)
-        x = to_model(self.card.window.normalize(hu_b), self.geom, "image")[:, None]
+        norm = self.card.window.normalize(hu_b)
+        if self.boxes is None:
+            x = to_model(norm, self.geom, "image")[:, None]
+        else:
+            x = crop_slices(norm, self._boxes(k0, k0 + hu_batch.shape[0]), self.geom.size, "image")[:, None]
         return x.contiguous(memory_format=self.fmt)
+
+    def _boxes(self, k0: int, k1: int) -> list:
+        """The boxes of slices k0..k1; a slice without host pixels gets the middle of the slice
+        (classified only: the slice filter keeps it from getting a counterfactual)."""
+        from coin_core.data.crop import Box
+
+        rows, cols = self.geom.native_shape
+        out = []
+        for k in range(k0, k1):
+            box = self.boxes[k]
+            if box is None:
+                ref = next((b for b in self.boxes if b is not None), Box(0, 0, rows, cols))
+                box = Box((rows - ref.h) // 2, (cols - ref.w) // 2, ref.h, ref.w)
+            out.append(box)
+        return out
 
     def _classify(self, x: Any, k0: int, slices: _SliceRecord, gate_mode: str) -> None:
         """P(abnormal) and, when the model has a gate, its score; marks slices outside the gate."""
@@ -458,7 +531,13 @@ class _Runner:
         with autocast(self.prec, self.dev):
             x_cf = self.net.counterfactual(xs).float()
             pa = self.net.probability(x_cf.contiguous(memory_format=self.fmt)).float().reshape(-1)
-        delta = to_native((x_cf - xs.float())[:, 0], self.geom, "image")  # one resize serves both outputs
+        change = (x_cf - xs.float())[:, 0]
+        if self.boxes is None:
+            delta = to_native(change, self.geom, "image")  # one resize serves both outputs
+        else:
+            from coin_core.data.crop import paste_slices
+
+            delta = paste_slices(change, [self.boxes[int(k)] for k in ks], self.geom.native_shape)
         window = self.card.window
         half_range = float(np.float32((window.hi - window.lo) / 2.0))
         slices.made[ks] = True

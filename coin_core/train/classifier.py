@@ -170,7 +170,9 @@ def _fit(cfg, train, val, out_dir, window, device, sink, should_stop, deadline=N
             if info.is_main and score > best["score"]:
                 kept = {**metrics, "epoch": epoch + 1}
                 best = {"score": score, "state": copy.deepcopy(model.state_dict()), "metrics": kept}
-                save_classifier(out_dir, model, cfg.model, window=window, metrics=best["metrics"])
+                save_classifier(
+                    out_dir, model, cfg.model, window=window, metrics=best["metrics"], input_crop=cfg.crop
+                )
             sink.emit(
                 ProgressEvent(
                     stage="classifier_validation",
@@ -298,8 +300,13 @@ def save_classifier(
     *,
     window: dict[str, float] | None = None,
     metrics: dict[str, Any] | None = None,
+    input_crop: Any = None,
 ) -> Path:
-    """Write ``classifier.safetensors`` + ``classifier.json`` into ``folder`` (both or neither)."""
+    """Write ``classifier.safetensors`` + ``classifier.json`` into ``folder`` (both or neither).
+
+    ``input_crop``: the recipe's host-organ box (``TrainConfig.crop``), recorded so that a GAN run
+    refuses a classifier trained on other input geometry.
+    """
     from safetensors.torch import save_file
 
     folder = Path(folder)
@@ -309,6 +316,7 @@ def save_classifier(
         "architecture": architecture.to_dict(),
         "input_size": architecture.input_size,
         "window": window,
+        "input_crop": None if input_crop is None else [float(v) for v in input_crop.size_mm],
         "metrics": metrics or {},
         "software_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

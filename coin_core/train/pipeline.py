@@ -22,12 +22,32 @@ from coin_core.fileutil import atomic_path
 from coin_core.progress import ProgressCallback, ProgressEvent, StopCallback
 
 
-def load_bench(bench: str | os.PathLike[str], size: int) -> tuple[dict[str, Any], Any, Any]:
-    """(benchmark.json, train arrays, val arrays) at ``size`` x ``size``."""
+def load_bench(bench: str | os.PathLike[str], size: int, crop: Any = None) -> tuple[dict[str, Any], Any, Any]:
+    """(benchmark.json, train arrays, val arrays) at ``size`` x ``size``.
+
+    ``crop`` (``TrainConfig.crop``): the arrays are the host-organ boxes (:mod:`coin_core.data.crop`)
+    instead of the whole slices.
+    """
     from coin_core.data.benchmark import load_split, read_benchmark_json
 
     meta = read_benchmark_json(bench)
-    return meta, load_split(bench, "train", size), load_split(bench, "val", size)
+    if crop is None:
+        return meta, load_split(bench, "train", size), load_split(bench, "val", size)
+    from coin_core.data.crop import HostCrop, crop_arrays
+
+    box = HostCrop(tuple(crop.size_mm))
+    return (
+        meta,
+        crop_arrays(load_split(bench, "train"), box, meta, size)[0],
+        crop_arrays(load_split(bench, "val"), box, meta, size)[0],
+    )
+
+
+def card_crop(cfg: Any) -> Any:
+    """The model card's ``input_crop`` for a training config (None: the whole slice)."""
+    from coin_core.data.crop import HostCrop
+
+    return None if cfg.crop is None else HostCrop(tuple(cfg.crop.size_mm))
 
 
 def data_summary(bench: str | os.PathLike[str], meta: dict[str, Any], train: Any, val: Any) -> dict[str, Any]:
@@ -174,7 +194,7 @@ def train_model(
     run = Path(run_dir)
     info = ddp.current()
     check_run_folder(run, resume, overwrite)  # refuse before the slow load; nothing removed yet
-    meta, train, val = load_bench(bench, cfg.model.input_size)
+    meta, train, val = load_bench(bench, cfg.model.input_size, cfg.crop)
     prepare_run_folder(run, resume, overwrite, progress if info.is_main else None)
     window = IntensityWindow.from_dict(meta["window"], source=f"{bench}/benchmark.json: window")
     if info.is_main:
@@ -191,6 +211,7 @@ def train_model(
         classifier, card = load_classifier(cls_dir, cfg.model, device=device)
         cls_metrics = card.get("metrics", {})
         _check_window(card, window.to_dict(), cls_dir)
+        _check_crop(card, cfg, cls_dir)
     else:
         res = fit_classifier(
             cfg, train, val, cls_dir, window=window.to_dict(), deadline=deadlines[0], **common
@@ -204,6 +225,7 @@ def train_model(
             architecture=cfg.model,
             input_size=cfg.model.input_size,
             window=window,
+            input_crop=card_crop(cfg),
             training_data=data_summary(bench, meta, train, val),
             validation_metrics=finite_or_none(
                 {"classifier": cls_metrics, "gan": result.metrics, "gan_steps": result.step}
@@ -266,6 +288,21 @@ def _deadlines(max_minutes: float | None) -> tuple[float | None, float | None]:
         raise CoinError(f"--max-minutes {max_minutes} is not positive.", "give the training budget, e.g. 7.")
     now = time.monotonic()
     return now + CLASSIFIER_SHARE * 60.0 * max_minutes, now + 60.0 * max_minutes
+
+
+def _check_crop(card: dict[str, Any], cfg: Any, folder: Path) -> None:
+    stored = card.get("input_crop")
+    wanted = None if cfg.crop is None else [float(v) for v in cfg.crop.size_mm]
+    if stored != wanted:
+        raise CoinError(
+            f"The classifier in {folder} was trained on {_geometry(stored)}, but this recipe gives the "
+            f"networks {_geometry(wanted)}.",
+            "train the classifier with the same recipe (leave out --classifier).",
+        )
+
+
+def _geometry(size_mm: Any) -> str:
+    return "whole slices" if size_mm is None else f"a {size_mm[0]:g} x {size_mm[1]:g} mm host-organ box"
 
 
 def _check_window(card: dict[str, Any], window: dict[str, float], folder: Path) -> None:
