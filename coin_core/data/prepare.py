@@ -81,6 +81,7 @@ class _Case:
     y: np.ndarray  # (n,) slice labels
     n_host_slices: int
     n_dropped: int
+    spacing_xy: tuple[float, float] = (1.0, 1.0)  # (column, row) pixel size in mm
 
 
 def _lesion_ids(ds: Any, cfg: PrepareConfig, host_ids: list[int]) -> dict[str, int]:
@@ -149,12 +150,12 @@ def _load_cases(
             host = computed_host(computed, image.array, image.spacing)
             lab = np.zeros(image.array.shape, np.uint8) if lab is None else lab
             lab = with_computed_host(lab, host, lesion_ids, host_ids[0])
-        volumes.append((c, image.array, lab))
+        volumes.append((c, image.array, lab, (float(image.spacing[0]), float(image.spacing[1]))))
     table = None
     if cfg.labels_csv is not None:
-        table = read_label_csv(cfg.labels_csv, {c.id: lab.shape[0] for c, _, lab in volumes})
+        table = read_label_csv(cfg.labels_csv, {c.id: lab.shape[0] for c, _, lab, _ in volumes})
     cases = []
-    for ci, (c, img, lab) in enumerate(volumes):
+    for ci, (c, img, lab, spacing_xy) in enumerate(volumes):
         kept = filter_slices(lab, host_ids + lesion_ids, cfg.min_host_pixels)
         if table is not None:
             y = labels_for_case(table, c.id, lab.shape[0])[kept].astype(np.int16)
@@ -166,7 +167,8 @@ def _load_cases(
         cases.append(
             _Case(ci, c.id, Path(c.image), Path(c.label) if c.label else None, usable,
                   np.ascontiguousarray(img[usable]),
-                  np.ascontiguousarray(lab[usable]), y[ok].astype(np.uint8), len(kept), int((~ok).sum()))
+                  np.ascontiguousarray(lab[usable]), y[ok].astype(np.uint8), len(kept), int((~ok).sum()),
+                  spacing_xy)
         )  # fmt: skip
         report(progress, ProgressEvent("read", ci + 1, len(volumes), f"{c.id}: {len(usable)} usable slices"))
     return cases
