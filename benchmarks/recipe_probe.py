@@ -7,7 +7,9 @@ lesions, the 99th percentile of |Δ| over healthy body pixels (outside the lesio
 inside image > -0.95 in the windowed [-1, 1] scale) on abnormal and normal samples, and the micro
 IoU at a few thresholds, on abnormal samples only and with normal samples counted. |Δ| is in [0, 1]
 units (|x - x_cf| / 2) as everywhere in coin evaluate. The lesion masks are resized to the input
-size, so the IoU here is a quick proxy for the 256² figure of ``coin evaluate``.
+size, so the IoU here is a quick proxy for the 256² figure of ``coin evaluate``. For a host-organ-box
+recipe every figure is in the box's pixels (not comparable with whole-slice runs; use
+benchmarks/val_compare.py on finished models for that).
 
     .venv/bin/python benchmarks/recipe_probe.py RUN_FOLDER [--checkpoint step-00001250] [--data BENCH]
 """
@@ -26,6 +28,7 @@ from coin_core.data.benchmark import load_split
 from coin_core.models import build_networks
 from coin_core.train.checkpoint import latest_checkpoint, load_checkpoint
 from coin_core.train.phases import CounterfactualNet
+from coin_core.train.pipeline import load_bench
 
 THRESHOLDS = (0.04, 0.06, 0.08, 0.10, 0.12, 0.15, 0.20, 0.25)
 
@@ -58,7 +61,10 @@ def main() -> None:
     run = Path(args.run)
     folder = run / "checkpoints" / args.checkpoint if args.checkpoint else latest_checkpoint(run)
     cfg, meta, net, f = _load(folder)
-    s = load_split(args.data, "val", cfg.model.input_size)
+    if cfg.crop is None:
+        s = load_split(args.data, "val", cfg.model.input_size)
+    else:  # a host-organ-box recipe: the val boxes, so the figures are in the box's pixels
+        s = load_bench(args.data, cfg.model.input_size, cfg.crop)[2]
     x = torch.from_numpy(np.asarray(s.image, dtype=np.float32))[:, None]
     les = np.asarray(s.lesion) > 0
     with torch.no_grad():
