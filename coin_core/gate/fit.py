@@ -107,7 +107,14 @@ def fit_model_gate(
     _check_window(meta, model.card.window.to_dict(), bench, model_dir)
     size = int(model.card.input_size)
     report(progress, ProgressEvent("gate", 0, 3, f"reading {bench}"))
-    train, val = load_split(bench, "train", size), load_split(bench, "val", size)
+    crop = model.card.input_crop
+    if crop is None:
+        train, val = load_split(bench, "train", size), load_split(bench, "val", size)
+    else:  # the classifier of a host-box model sees the boxes (docs/recipes.md, "Host-organ box")
+        from coin_core.data.crop import crop_arrays
+
+        train = crop_arrays(load_split(bench, "train"), crop, meta, size)[0]
+        val = crop_arrays(load_split(bench, "val"), crop, meta, size)[0]
     return fit_and_write(model_dir, bench, meta, model.classifier, train, val, quantile, margin, progress)
 
 
