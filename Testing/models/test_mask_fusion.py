@@ -70,3 +70,27 @@ def test_without_input_skip_the_head_ignores_x():
     with torch.no_grad():
         feats = nets.encoder(x)
         assert torch.equal(nets.generator.residual(feats, 0, x), nets.generator.residual(feats, 0, -x))
+
+
+def test_a_blurred_mask_cannot_carry_a_pixel_texture():
+    x = torch.zeros(1, 1, 32, 32)
+    checker = (torch.arange(32).view(-1, 1) + torch.arange(32).view(1, -1)) % 2 * 8.0 - 4.0
+    r = torch.stack([checker, checker])[None]  # value and mask logits alternate pixel by pixel
+    sharp, m_sharp = fuse_with_mask(x, r, "mask")
+    smooth, m_smooth = fuse_with_mask(x, r, "mask", mask_blur=1.5)
+    assert float(m_sharp.std()) > 0.4 and float(m_smooth.std()) < 0.01  # the texture is gone
+    assert float((sharp[..., 1:] - sharp[..., :-1]).abs().mean()) > 0.4
+    assert float((smooth[..., 1:] - smooth[..., :-1]).abs().mean()) < 0.01
+    # a smooth blob survives the blur where it is larger than the blur
+    blob = torch.full((1, 2, 32, 32), -8.0)
+    blob[:, :, 8:24, 8:24] = 8.0
+    m = fuse_with_mask(x, blob, "mask", mask_blur=1.5)[1]
+    assert float(m[0, 0, 16, 16]) > 0.99 and float(m[0, 0, 2, 2]) < 0.01
+
+
+def test_mask_blur_needs_the_mask_fusion():
+    cfg = network_preset("small")
+    for fusion, blur in (("clamp_add", 1.5), ("mask", -1.0), ("mask", 20.0)):
+        gen = dataclasses.replace(cfg.generator, fusion=fusion, mask_blur=blur)
+        with pytest.raises(CoinError, match="mask_blur"):
+            build_networks(dataclasses.replace(cfg, generator=gen), seed=0, parts=("generator",))

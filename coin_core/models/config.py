@@ -77,6 +77,9 @@ class GeneratorConfig:
         input_skip: the head also sees the full-resolution input x (concatenated to the last
             block's features before the head conv); off in the paper, whose last up block and head
             see nothing finer than the half-resolution skip.
+        mask_blur: "mask" fusion only: standard deviation (pixels) of a fixed Gaussian blur applied to
+            the mask m and the fill c before fusion, so the change is smooth by construction and cannot
+            be a pixel-level texture (0: off, the default). docs/recipes.md, "Smooth mask".
     """
 
     skips: tuple[int, ...] = (1, 2, 3, 4)
@@ -85,6 +88,7 @@ class GeneratorConfig:
     num_bins: int = 2
     fusion: str = "clamp_add"
     input_skip: bool = False
+    mask_blur: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -189,6 +193,11 @@ def validate(cfg: NetworkConfig) -> None:
     if g.upsample not in UPSAMPLING:
         raise CoinError(f"generator.upsample '{g.upsample}' is unknown.", f"use one of {list(UPSAMPLING)}.")
     check_fusion(g.fusion)
+    if not 0.0 <= float(g.mask_blur) <= 8.0 or (g.mask_blur and g.fusion != "mask"):
+        raise CoinError(
+            f"generator.mask_blur {g.mask_blur} is invalid with fusion '{g.fusion}'.",
+            "use 0 (off) or a blur of 0-8 pixels with fusion 'mask'.",
+        )
     d = cfg.discriminator
     if len(d.widths) != len(d.scales) or not d.widths:
         raise CoinError(

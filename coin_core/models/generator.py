@@ -11,6 +11,8 @@ Usage::
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -47,18 +49,34 @@ def fuse(x: torch.Tensor | None, r: torch.Tensor, fusion: str) -> torch.Tensor:
     return fuse_with_mask(x, r, fusion)[0]
 
 
+def gaussian_blur(t: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of ``t`` [B,C,H,W] (standard deviation ``sigma`` pixels, edges replicated)."""
+    if sigma <= 0:
+        return t
+    radius = max(1, int(math.ceil(3.0 * sigma)))
+    grid = torch.arange(-radius, radius + 1, device=t.device, dtype=torch.float32)
+    k = torch.exp(-0.5 * (grid / sigma) ** 2)
+    k = (k / k.sum()).to(t.dtype)
+    c = t.shape[1]
+    t = F.pad(t, (radius, radius, radius, radius), mode="replicate")
+    t = F.conv2d(t, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(t, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
 def fuse_with_mask(
-    x: torch.Tensor | None, r: torch.Tensor, fusion: str
+    x: torch.Tensor | None, r: torch.Tensor, fusion: str, mask_blur: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """:func:`fuse` that also returns the inpainting mask m (``None`` unless ``fusion == "mask"``)."""
+    """:func:`fuse` that also returns the inpainting mask m (``None`` unless ``fusion == "mask"``).
+
+    ``mask_blur`` (pixels, "mask" fusion only): the mask and the fill are blurred before fusion."""
     check_fusion(fusion)
     if fusion == "tanh":
         return torch.tanh(r), None
     if x is None:
         raise CoinError(f"Fusion '{fusion}' needs the input image x, but x is None.")
     if fusion == "mask":
-        c = torch.tanh(r[:, :1])
-        m = torch.sigmoid(r[:, 1:2])
+        c = gaussian_blur(torch.tanh(r[:, :1]), mask_blur)
+        m = gaussian_blur(torch.sigmoid(r[:, 1:2]), mask_blur)
         return x + m * (c - x), m
     if fusion == "clamp_add":
         return torch.clamp(x + r, -1.0, 1.0), None
@@ -149,7 +167,7 @@ class Generator(nn.Module):
         self, feats: list[torch.Tensor], y: torch.Tensor | int, x: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(x_cf, m): the counterfactual and the inpainting mask (None unless fusion is "mask")."""
-        return fuse_with_mask(x, self.residual(feats, y, x), self.cfg.fusion)
+        return fuse_with_mask(x, self.residual(feats, y, x), self.cfg.fusion, float(self.cfg.mask_blur))
 
     def forward(
         self, feats: list[torch.Tensor], y: torch.Tensor | int, x: torch.Tensor | None = None
