@@ -81,9 +81,12 @@ def ensure_benchmark(data: Path, progress: ProgressCallback | None = None) -> di
     from coin_core.data.benchmark_build import build_benchmark
 
     bench = cache_root() / "bench-kidney-30mm"
-    if not (bench / "benchmark.json").is_file():
+    meta = read_benchmark_json(bench) if (bench / "benchmark.json").is_file() else None
+    # built by an older version: without the pixel size a host-box recipe needs (same arrays otherwise)
+    if meta is None or any("frame_pixel_mm" not in c for c in meta.get("cases", [])):
         build_benchmark(data, bench, kidney_recipe(), overwrite=True, progress=progress)
-    return read_benchmark_json(bench)
+        meta = read_benchmark_json(bench)
+    return meta
 
 
 def paste_test_lesions(meta: dict) -> tuple[Any, Any, list[int]]:
