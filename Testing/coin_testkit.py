@@ -57,6 +57,17 @@ def make_tiny_model(
     return add_open_gate(folder) if gate else folder
 
 
+def add_host_box(folder: Path, size_mm: tuple[float, float] = (108.0, 216.0)) -> Path:
+    """Make a model folder a host-organ-box model: its card gets ``input_crop`` (docs/recipes.md,
+    "Host-organ box"), so every front end must pass the host organ's mask."""
+    import json
+
+    card = json.loads((folder / "model.json").read_text())
+    card["input_crop"] = {"kind": "host_box", "size_mm": [float(s) for s in size_mm]}
+    (folder / "model.json").write_text(json.dumps(card, indent=2))
+    return folder
+
+
 def add_open_gate(folder: Path, seed: int = 0) -> Path:
     """Fit an anatomy gate that admits every slice into a model folder (the real fit, margin 1e6).
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .node_io import volumeFromNode
+from .node_io import segmentArray, volumeFromNode
 from .segmentation_logic import ATTR_EDITED, ATTR_MODEL, ATTR_SEGMENT_ID, ATTR_UPDATING, REF_INPUT
 from .signals import Signal
 
@@ -35,36 +35,6 @@ TABLE_COLUMNS = (
     ("Centre S (mm)", "center_ras_z_mm", "{:.1f}"),
     ("Voxels", "voxels", "{:d}"),
 )
-
-
-def segmentArray(segmentationNode, segmentId: str, referenceVolume) -> np.ndarray:
-    """The segment as a (k, j, i) uint8 array on ``referenceVolume``'s grid.
-
-    Adds nothing to the scene (a temporary node would disturb the segment editor and the views).
-    """
-    import slicer
-    from vtk.util import numpy_support
-
-    logic = slicer.vtkSlicerSegmentationsModuleLogic
-    shape = tuple(referenceVolume.GetImageData().GetDimensions())[::-1]
-    segment = segmentationNode.GetSegmentation().GetSegment(segmentId)
-    if segment is None:
-        raise RuntimeError(f"The segmentation '{segmentationNode.GetName()}' has no segment '{segmentId}'.")
-    stored = slicer.vtkOrientedImageData()
-    if not logic.GetSegmentBinaryLabelmapRepresentation(segmentationNode, segmentId, stored):
-        return np.zeros(shape, np.uint8)
-    extent = stored.GetExtent()
-    if extent[1] < extent[0] or extent[3] < extent[2] or extent[5] < extent[4]:
-        return np.zeros(shape, np.uint8)  # an empty segment
-    reference = logic.CreateOrientedImageDataFromVolumeNode(referenceVolume)
-    resampled = slicer.vtkOrientedImageData()
-    if not slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
-        stored, reference, resampled, False
-    ):
-        raise RuntimeError(f"Could not resample segment '{segmentId}' onto '{referenceVolume.GetName()}'.")
-    values = numpy_support.vtk_to_numpy(resampled.GetPointData().GetScalars())
-    # segments share labelmap layers: this segment's voxels hold its label value
-    return (values.reshape(shape) == segment.GetLabelValue()).astype(np.uint8)
 
 
 class LesionResults:

@@ -1,4 +1,4 @@
-"""Volume nodes <-> files and arrays, without touching the scene.
+"""Volume nodes (and segments) <-> files and arrays, without touching the scene.
 
 Everything here works on nodes that are *not* added to the scene (storage nodes are created
 stand-alone), so a failed read or write leaves the scene exactly as it was. Geometry always comes
@@ -87,6 +87,45 @@ def setNodeArray(node, array: np.ndarray, reference) -> None:
 
     node.CopyOrientation(reference)
     slicer.util.updateVolumeFromArray(node, np.ascontiguousarray(array))
+
+
+def writeLabelFile(mask: np.ndarray, reference, path: str | Path) -> Path:
+    """Write ``mask`` ((k, j, i), values 0/1) as a label map on ``reference``'s grid to ``path``."""
+    import slicer
+
+    labelmap = slicer.vtkMRMLLabelMapVolumeNode()  # never added to the scene
+    setNodeArray(labelmap, np.asarray(mask, dtype=np.uint8), reference)
+    return writeVolumeFile(labelmap, path)
+
+
+def segmentArray(segmentationNode, segmentId: str, referenceVolume) -> np.ndarray:
+    """The segment as a (k, j, i) uint8 array on ``referenceVolume``'s grid.
+
+    Adds nothing to the scene (a temporary node would disturb the segment editor and the views).
+    """
+    import slicer
+    from vtk.util import numpy_support
+
+    logic = slicer.vtkSlicerSegmentationsModuleLogic
+    shape = tuple(referenceVolume.GetImageData().GetDimensions())[::-1]
+    segment = segmentationNode.GetSegmentation().GetSegment(segmentId)
+    if segment is None:
+        raise RuntimeError(f"The segmentation '{segmentationNode.GetName()}' has no segment '{segmentId}'.")
+    stored = slicer.vtkOrientedImageData()
+    if not logic.GetSegmentBinaryLabelmapRepresentation(segmentationNode, segmentId, stored):
+        return np.zeros(shape, np.uint8)
+    extent = stored.GetExtent()
+    if extent[1] < extent[0] or extent[3] < extent[2] or extent[5] < extent[4]:
+        return np.zeros(shape, np.uint8)  # an empty segment
+    reference = logic.CreateOrientedImageDataFromVolumeNode(referenceVolume)
+    resampled = slicer.vtkOrientedImageData()
+    if not slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
+        stored, reference, resampled, False
+    ):
+        raise RuntimeError(f"Could not resample segment '{segmentId}' onto '{referenceVolume.GetName()}'.")
+    values = numpy_support.vtk_to_numpy(resampled.GetPointData().GetScalars())
+    # segments share labelmap layers: this segment's voxels hold its label value
+    return (values.reshape(shape) == segment.GetLabelValue()).astype(np.uint8)
 
 
 def volumeFromNode(node):

@@ -6,6 +6,9 @@ Usage without any GUI (scripts, tests, ``Slicer --python-script``)::
     outcome = logic.process(ctNode, SegmentationParameters(modelFolder="~/COINModels/demo"),
                             waitForCompletion=True)
     outcome.outputs.segmentation     # vtkMRMLSegmentationNode "COIN lesion", segment "lesion"
+    # a model that looks at a box around the host organ needs the organ (docs/recipes.md "Host-organ box");
+    # for other models it is optional and replaces the anatomy gate (slices without the organ are skipped)
+    logic.process(ctNode, parameters, hostSegmentation=organs, hostSegmentIds=["kidney_left", "kidney_right"])
     logic.rethreshold(outcome.outputs.segmentation, 0.4)   # no network run
 
 The GUI calls ``process(...)`` without waiting, calls ``processEvents()`` from a timer and listens
@@ -16,17 +19,28 @@ the scene exactly as it was, because nodes are created only after every output f
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from coin_core.errors import CoinError
 from coin_core.infer.postprocess import DEFAULT_POSTPROCESS
 
 from .locations import coinCoreSearchPath
-from .node_io import arrayFromNode, checkSameGeometry, readVolumeFile, volumeFromNode, writeVolumeFile
+from .node_io import (
+    arrayFromNode,
+    checkSameGeometry,
+    readVolumeFile,
+    segmentArray,
+    volumeFromNode,
+    writeLabelFile,
+    writeVolumeFile,
+)
 from .process_runner import ProcessResult, ProcessRunner, pythonExecutable, workerEnvironment
 from .scene_helpers import placeNextTo, removeNodesNotIn, setSegmentMask, showDifference, showLikeInput
 from .signals import Signal
@@ -38,6 +52,12 @@ REF_INPUT, REF_COUNTERFACTUAL, REF_DIFFERENCE = "COIN.input", "COIN.counterfactu
 ATTR_SEGMENT_ID, ATTR_THRESHOLD, ATTR_POSTPROCESS = "COIN.segmentId", "COIN.threshold", "COIN.postprocess"
 # the model that made the segment; "1" once edited by hand; "1" while COIN itself writes the segment
 ATTR_MODEL, ATTR_EDITED, ATTR_UPDATING = "COIN.modelFolder", "COIN.edited", "COIN.updating"
+HOST_MASK_FILE = "host_organ.nrrd"  # the chosen host-organ segments, written next to the input for the worker
+HOST_MASK_LABEL = 1
+SELECT_HOST = (
+    "Choose the host organ under 'Host organ': a segmentation of this CT and the segment(s) of the organ "
+    "the model was trained on (e.g. both kidneys; TotalSegmentator makes them)."
+)
 
 
 @dataclass
@@ -49,6 +69,8 @@ class SegmentationParameters:
     screening: bool = True
     threshold: float | None = None
     postprocess: str = DEFAULT_POSTPROCESS
+    hostMask: str | None = None  # a label map file on the CT's grid (``coin segment --host-mask``)
+    hostLabels: str | None = None  # its host-organ label ids, e.g. "2,3" (``--host-labels``; default 1)
 
     def asArgList(self) -> list[str]:
         args = ["--model", str(Path(self.modelFolder).expanduser()), "--device", self.device]
@@ -57,6 +79,10 @@ class SegmentationParameters:
             args += ["--threshold", f"{self.threshold:g}"]
         if not self.screening:
             args.append("--all-slices")
+        if self.hostMask:
+            args += ["--host-mask", str(Path(self.hostMask).expanduser())]
+            if self.hostLabels:
+                args += ["--host-labels", str(self.hostLabels)]
         return args
 
 
@@ -108,6 +134,24 @@ def modelThreshold(modelFolder: str | Path) -> float:
         raise ValueError(str(err)) from None
 
 
+def hostOrganRequirement(modelFolder: str | Path) -> str:
+    """Why the model cannot run without a host organ, or "" when it can.
+
+    A model whose card has ``input_crop`` looks at a box around the host organ (docs/recipes.md,
+    "Host-organ box") and needs its mask; the sentence is ``coin segment``'s refusal
+    (``coin_core.infer.segment.no_host_error``). A folder without a readable card gives "" (the run
+    reports what is wrong with it).
+    """
+    from coin_core.infer.segment import no_host_error
+    from coin_core.modelfile import read_card
+
+    try:
+        card = read_card(Path(modelFolder).expanduser())
+    except CoinError:
+        return ""
+    return "" if card.input_crop is None else no_host_error(card.input_crop).message
+
+
 class SegmentationLogic:
     """COIN inference for Slicer: volume node in, counterfactual, difference and segmentation nodes out.
 
@@ -137,20 +181,33 @@ class SegmentationLogic:
         outputSegmentation=None,
         waitForCompletion: bool = False,
         timeout: float | None = None,
+        hostSegmentation=None,
+        hostSegmentIds: list[str] | None = None,
     ) -> RunOutcome | None:
         """Start COIN on ``inputVolume``; with ``waitForCompletion`` block and return the outcome.
 
+        The host organ, optional unless the model's card has ``input_crop``, is either
+        ``hostSegmentation`` (a segmentation node) with the IDs of its host-organ segments, exported
+        onto the input's grid, or a label map file in ``parameters.hostMask``. Only slices holding
+        it get a counterfactual (it replaces the model's anatomy gate).
+
         Raises:
-            ValueError: invalid input volume or model folder (nothing was started).
+            ValueError: invalid input volume, model folder or host organ (nothing was started).
             RuntimeError: in blocking mode, the run failed; the message is the worker's.
         """
         if self._run is not None:
             raise RuntimeError("A COIN run is already going on; cancel it or wait for it to finish.")
         self._validate(inputVolume, parameters)
+        hostMask = self._hostOrganMask(inputVolume, parameters, hostSegmentation, hostSegmentIds)
         self._setState(State.Starting)
         workDir = Path(tempfile.mkdtemp(prefix="coin-slicer-"))
         try:
             inputPath = writeVolumeFile(inputVolume, workDir / "input.nrrd")
+            if hostMask is not None:
+                hostPath = writeLabelFile(hostMask, inputVolume, workDir / HOST_MASK_FILE)
+                parameters = dataclasses.replace(
+                    parameters, hostMask=str(hostPath), hostLabels=str(HOST_MASK_LABEL)
+                )
             args = [self.python, "-m", "coin_core", "segment", "--input", str(inputPath)]
             args += ["--output-dir", str(workDir / "out"), "--overwrite", "--progress", "jsonl"]
             runner = ProcessRunner(
@@ -204,6 +261,55 @@ class SegmentationLogic:
             raise ValueError(
                 f"The model folder '{parameters.modelFolder}' does not exist; choose a model or add one."
             )
+
+    def _hostOrganMask(self, inputVolume, parameters: SegmentationParameters, segmentation, segmentIds):
+        """The chosen host-organ segments as one (k, j, i) mask on the input's grid, or None.
+
+        Raises ``ValueError`` (what to select) when the model needs a host organ and none was given,
+        or when the choice cannot be used.
+        """
+        if segmentation is None:
+            if segmentIds:
+                raise ValueError("Host-organ segments were given without their segmentation; choose it too.")
+            required = hostOrganRequirement(parameters.modelFolder)
+            if required and not parameters.hostMask:
+                raise ValueError(f"{required} {SELECT_HOST}")
+            return None
+        if parameters.hostMask:
+            raise ValueError("Give the host organ once: as a segmentation or as a label map file, not both.")
+        if not segmentation.IsA("vtkMRMLSegmentationNode") or segmentation.GetScene() is not self.scene:
+            raise ValueError("The host organ must be a segmentation node of this scene.")
+        name = segmentation.GetName()
+        if not segmentIds:
+            raise ValueError(f"Check the host organ's segment(s) of '{name}' under 'Host organ'.")
+        missing = [s for s in segmentIds if segmentation.GetSegmentation().GetSegment(s) is None]
+        if missing:
+            raise ValueError(
+                f"The segmentation '{name}' has no segment {', '.join(repr(s) for s in missing)} (any more); "
+                "choose the host organ's segments again."
+            )
+        if segmentation.GetTransformNodeID() != inputVolume.GetTransformNodeID():
+            raise ValueError(
+                f"The host-organ segmentation '{name}' and the CT '{inputVolume.GetName()}' are under "
+                "different transforms; harden the transforms (Data module) or put both under the same one."
+            )
+        mask = np.zeros(inputVolume.GetImageData().GetDimensions()[::-1], dtype=bool)
+        for segmentId in segmentIds:
+            mask |= segmentArray(segmentation, segmentId, inputVolume) > 0
+        names = ", ".join(repr(segmentation.GetSegmentation().GetSegment(s).GetName()) for s in segmentIds)
+        from coin_core.cli.segment_cmd import DEFAULT_MIN_HOST_PIXELS
+        from coin_core.infer.segment import host_slice_filter
+
+        ct = volumeFromNode(inputVolume)
+        if not host_slice_filter(
+            ct, ct.with_array(mask.astype(np.uint8)), [1], DEFAULT_MIN_HOST_PIXELS
+        ).any():
+            raise ValueError(
+                f"The host organ ({names} of '{name}') covers no axial slice of '{inputVolume.GetName()}' "
+                f"with more than {DEFAULT_MIN_HOST_PIXELS} voxels, so no slice would be processed; choose "
+                "the segmentation made for this CT and the organ's segments."
+            )
+        return mask
 
     def _setState(self, state: State) -> None:
         self.state = state

@@ -13,11 +13,19 @@ NAME_lesions.csv (one row per connected lesion, docs/outputs.md) into --output; 
 NAME_lesion_seg.dcm, a DICOM SEG referencing the series (DICOM inputs only: any other scan fails with a
 message). A scan's files appear all together or not at all. A scan that fails is reported and skipped;
 the exit code is 1 when any scan failed.
+
+With --host-mask each scan gets its host organ's label map (e.g. TotalSegmentator's, on the scan's grid):
+a folder holding NAME.nii.gz (or .nii / .nrrd / .mha; for an nnU-Net image NAME_0000 also NAME), or a
+pattern such as labels/{name}_organs.nii.gz. Only slices holding the organ (--host-labels, default 1)
+get a counterfactual. A model that looks at a box around the host organ (its card has input_crop,
+docs/recipes.md) needs it: without --host-mask the batch refuses to start (exit code 2).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import re
 import sys
 import time
 from pathlib import Path
@@ -42,7 +50,56 @@ def parseArgs(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--dicom-seg", action="store_true", help="also write NAME_lesion_seg.dcm for DICOM series inputs"
     )
+    parser.add_argument(
+        "--host-mask",
+        default=None,
+        metavar="FOLDER|PATTERN",
+        help="host-organ label map of each scan: a folder with NAME.nii.gz (.nii/.nrrd/.mha), or a pattern "
+        "with {name} (e.g. labels/{name}_organs.nii.gz); needed by host-organ-box models",
+    )
+    parser.add_argument(
+        "--host-labels", default=None, metavar="IDS", help="host organ label ids in --host-mask (1; e.g. 2,3)"
+    )
     return parser.parse_args(argv)
+
+
+def hostOptionsError(args: argparse.Namespace, files: list[Path]) -> str:
+    """Why the host options cannot work for this batch ("" when they can): what is wrong and what to do."""
+    from coin_slicer.segmentation_logic import hostOrganRequirement
+
+    required = hostOrganRequirement(args.model)
+    if required and not args.host_mask:
+        return (
+            f"{required} What to do: pass --host-mask with each scan's host-organ label map (a folder with "
+            "NAME.nii.gz, or a pattern such as labels/{name}.nii.gz), or use a whole-slice model."
+        )
+    if args.host_labels and not args.host_mask:
+        return "--host-labels only works with --host-mask. What to do: add --host-mask, or leave it out."
+    spec = args.host_mask
+    if spec and "{name}" not in spec and not Path(spec).expanduser().is_dir() and len(files) > 1:
+        return (
+            f"--host-mask {spec} is neither a folder nor a pattern with {{name}}, and --input holds "
+            f"{len(files)} scans. What to do: give the folder of the label maps, or a pattern with {{name}}."
+        )
+    return ""
+
+
+def hostMaskFor(spec: str, scan: Path) -> Path:
+    """The label map ``--host-mask`` names for ``scan`` (RuntimeError naming the paths tried when none)."""
+    name = stem(scan)
+    if "{name}" in spec:
+        tried = [Path(spec.replace("{name}", name)).expanduser()]
+    elif Path(spec).expanduser().is_dir():
+        names = [name, *([re.sub(r"_\d{4}$", "", name)] if re.search(r"_\d{4}$", name) else [])]
+        tried = [Path(spec).expanduser() / f"{n}{suffix}" for n in names for suffix in SUFFIXES]
+    else:
+        tried = [Path(spec).expanduser()]
+    for path in tried:
+        if path.is_file() and path.resolve() != scan.resolve():
+            return path
+    raise RuntimeError(
+        f"--host-mask: no host-organ label map for this scan (looked for {', '.join(str(p) for p in tried)})"
+    )
 
 
 def importLogic():
@@ -129,9 +186,20 @@ def writeNode(node, path: Path, segmentation: bool = False) -> None:
 
 
 def processOne(
-    scene, volumesLogic, logic, parameters, path: Path, output: Path, dicomSeg: bool = False
+    scene,
+    volumesLogic,
+    logic,
+    parameters,
+    path: Path,
+    output: Path,
+    dicomSeg: bool = False,
+    hostMask: Path | None = None,
+    hostLabels: str | None = None,
 ) -> None:
-    """Segment one scan and write its files (all or none); the scene is left as it was."""
+    """Segment one scan and write its files (all or none); the scene is left as it was.
+
+    ``hostMask``: the scan's host-organ label map (``coin segment --host-mask``), ``hostLabels`` its ids.
+    """
     from coin_core.fileutil import OutputSet
     from coin_core.infer.lesion_table import write_lesions_csv
     from coin_slicer.lesion_results import LesionResults
@@ -147,6 +215,8 @@ def processOne(
         volume = volumesLogic.AddArchetypeVolume(str(archetype), stem(path), 0)
         if volume is None:
             raise RuntimeError(f"Slicer could not read {path} as a volume")
+        if hostMask is not None:
+            parameters = dataclasses.replace(parameters, hostMask=str(hostMask), hostLabels=hostLabels)
         outputs = logic.process(volume, parameters, waitForCompletion=True).outputs
         name = stem(path)
         results = LesionResults(scene)
@@ -176,6 +246,14 @@ def processOne(
 def main(argv: list[str]) -> int:
     SegmentationLogic, SegmentationParameters = importLogic()
     args = parseArgs(argv)
+    files = inputFiles(Path(args.input).expanduser())
+    if not files:
+        print(f"coin_batch: no {', '.join(SUFFIXES)} files or DICOM folders in {args.input}", file=sys.stderr)
+        return 2
+    refusal = hostOptionsError(args, files)
+    if refusal:  # before any scan is read or any folder is made
+        print(f"coin_batch: error: {refusal}", file=sys.stderr)
+        return 2
     scene, volumesLogic, _keepAlive = sceneAndVolumesLogic()
     parameters = SegmentationParameters(
         args.model, args.device, not args.all_slices, args.threshold, args.postprocess
@@ -183,15 +261,22 @@ def main(argv: list[str]) -> int:
     logic = SegmentationLogic(scene)
     output = Path(args.output).expanduser()
     output.mkdir(parents=True, exist_ok=True)
-    files = inputFiles(Path(args.input).expanduser())
-    if not files:
-        print(f"coin_batch: no {', '.join(SUFFIXES)} files or DICOM folders in {args.input}", file=sys.stderr)
-        return 2
     failed = 0
     for index, path in enumerate(files, 1):
         start = time.monotonic()
         try:
-            processOne(scene, volumesLogic, logic, parameters, path, output, args.dicom_seg)
+            hostMask = hostMaskFor(args.host_mask, path) if args.host_mask else None
+            processOne(
+                scene,
+                volumesLogic,
+                logic,
+                parameters,
+                path,
+                output,
+                args.dicom_seg,
+                hostMask,
+                args.host_labels,
+            )
         except Exception as err:  # one bad scan must not stop the batch; it is reported and counted
             failed += 1
             print(f"[{index}/{len(files)}] {path.name}: FAILED: {err}", file=sys.stderr, flush=True)

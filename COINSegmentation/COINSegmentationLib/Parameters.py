@@ -2,7 +2,9 @@
 
 Each field is bound to the widget whose ``SlicerParameterName`` dynamic property names it in
 Resources/UI/COINSegmentation.ui (``connectGui``). The model is kept as a folder path; the widget
-fills the model list itself. Defaults and choices come from coin_core (one source).
+fills the model list itself. The host organ (a segmentation and the IDs of its organ segments) is
+kept in sync with the segment selector by the widget, which no connector binds. Defaults and choices
+come from coin_core (one source).
 """
 
 from typing import Annotated
@@ -19,6 +21,8 @@ class COINSegmentationParameterNode:
 
     inputVolume: vtkMRMLScalarVolumeNode
     modelFolder: str = ""
+    hostSegmentation: vtkMRMLSegmentationNode
+    hostSegmentIds: list[str]
     device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
     screening: bool = True
     threshold: Annotated[float, WithinRange(0.0, 1.0)] = DEFAULT_THRESHOLD

@@ -16,9 +16,11 @@ from coin_slicer.lesion_results import REF_LESION_TABLE, LesionResults, dicomSou
 from coin_slicer.model_catalog import defaultModelsFolder, isModelFolder, listModels
 from coin_slicer.segmentation_logic import (
     ATTR_SEGMENT_ID,
+    SELECT_HOST,
     SegmentationLogic,
     SegmentationParameters,
     State,
+    hostOrganRequirement,
     modelThreshold,
 )
 
@@ -39,6 +41,8 @@ class SegmentationWidget(LogicPanel):
             self, ui, logic or SegmentationLogic(slicer.mrmlScene), doShowInfoWindows, pollIntervalMs=100
         )
         self._lastSegmentation = None
+        self._hostRequirement = (None, "")  # (model folder, hostOrganRequirement of it)
+        self._settingHost = False
         # the table follows the segment; edits are measured once per 300 ms, not once per event
         self.lesionResults = LesionResults(
             self.logic.scene, self.logic, defer=lambda callback: qt.QTimer.singleShot(300, callback)
@@ -54,6 +58,12 @@ class SegmentationWidget(LogicPanel):
         self.ui.addModelFolderButton.clicked.connect(self.onAddModelFolder)
         self.ui.saveDicomSegButton.clicked.connect(self.onSaveDicomSeg)
         self.ui.modelComboBox.currentIndexChanged.connect(self.onModelChanged)
+        self.ui.hostSegmentSelector.connect(
+            "currentNodeChanged(vtkMRMLNode*)", self.onHostSegmentationChanged
+        )
+        self.ui.hostSegmentSelector.connect(
+            "segmentSelectionChanged(QStringList)", self.onHostSegmentsChanged
+        )
         self.ui.thresholdSlider.valueChanged.connect(lambda value: self._rethresholdTimer.start())
         self.ui.postprocessComboBox.currentIndexChanged.connect(lambda index: self._rethresholdTimer.start())
         self.refreshModels()
@@ -120,15 +130,60 @@ class SegmentationWidget(LogicPanel):
             self._parameterNode.modelFolder = folder
         self.refreshModels()
 
+    def onHostSegmentationChanged(self, segmentation) -> None:
+        """A new host-organ segmentation: its only segment is taken at once, else the user checks them."""
+        if self._parameterNode is None:
+            return
+        segments = segmentation.GetSegmentation() if segmentation is not None else None
+        only = [segments.GetNthSegmentID(0)] if segments and segments.GetNumberOfSegments() == 1 else []
+        self._settingHost = True  # two fields, one change: the selector must not follow the first alone
+        try:
+            self._parameterNode.hostSegmentIds = only
+            self._parameterNode.hostSegmentation = segmentation
+        finally:
+            self._settingHost = False
+        self._updateActionButton()
+
+    def onHostSegmentsChanged(self, segmentIds) -> None:
+        if self._parameterNode is not None:
+            self._parameterNode.hostSegmentIds = [str(s) for s in segmentIds]
+
+    def _showHostOrgan(self, node, required: str) -> None:
+        """The host selector and its label follow the parameter node and the model."""
+        selector = self.ui.hostSegmentSelector
+        wasBlocked = selector.blockSignals(True)
+        try:
+            if selector.currentNode() is not node.hostSegmentation:
+                selector.setCurrentNode(node.hostSegmentation)
+            if list(selector.selectedSegmentIDs()) != list(node.hostSegmentIds):
+                selector.setSelectedSegmentIDs(list(node.hostSegmentIds))
+        finally:
+            selector.blockSignals(wasBlocked)
+        self.ui.hostOrganLabel.text = _("Host organ (required):") if required else _("Host organ:")
+
+    def _modelHostRequirement(self, folder: str) -> str:
+        if self._hostRequirement[0] != folder:  # read the card once per model, not on every slider move
+            self._hostRequirement = (folder, hostOrganRequirement(folder) if folder else "")
+        return self._hostRequirement[1]
+
     def _updateActionButton(self, caller=None, event=None) -> None:
+        node = self._parameterNode
+        required = self._modelHostRequirement(node.modelFolder) if node is not None else ""
+        if node is not None and not self._settingHost:
+            self._showHostOrgan(node, required)
         if self.logic.isRunning():
             return
-        node = self._parameterNode
         reason = ""
         if node is None or node.inputVolume is None:
             reason = _("Select an input CT volume.")
         elif not node.modelFolder:
             reason = _("Select a model, or add a model folder.")
+        elif required and (node.hostSegmentation is None or not node.hostSegmentIds):
+            reason = self.ui.statusLabel.text = f"{required} {SELECT_HOST}"  # not only in a tooltip
+        elif node.hostSegmentation is not None and not node.hostSegmentIds:
+            reason = self.ui.statusLabel.text = _(
+                "Check the host organ's segment(s) under 'Host organ', or set it to None."
+            )
         self.ui.applyButton.enabled = not reason
         self.ui.applyButton.toolTip = reason or _("Run COIN in a background process. Click again to cancel.")
 
@@ -146,7 +201,14 @@ class SegmentationWidget(LogicPanel):
             parameters = SegmentationParameters(
                 node.modelFolder, node.device, node.screening, node.threshold, node.postprocess
             )
-            self.logic.process(node.inputVolume, parameters, outputSegmentation=node.outputSegmentation)
+            host = node.hostSegmentation
+            self.logic.process(
+                node.inputVolume,
+                parameters,
+                outputSegmentation=node.outputSegmentation,
+                hostSegmentation=host,
+                hostSegmentIds=list(node.hostSegmentIds) if host is not None else None,
+            )
         except Exception as err:  # every start failure is shown, nothing was added to the scene
             self._reportError(_("Failed to start COIN: {error}").format(error=err))
             return

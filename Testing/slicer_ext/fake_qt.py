@@ -78,6 +78,41 @@ class FakeComboBox(FakeWidget):
             self.currentIndexChanged.emit(index)
 
 
+class FakeSegmentSelector(FakeWidget):
+    """qMRMLSegmentSelectorWidget with multiSelection: a segmentation node and its checked segment IDs."""
+
+    def __init__(self, **props) -> None:
+        super().__init__(**props)
+        self.node, self.selected, self._blocked = None, [], False
+        self.signals = {"currentNodeChanged(vtkMRMLNode*)": FakeSignal(),
+                        "segmentSelectionChanged(QStringList)": FakeSignal()}  # fmt: skip
+
+    def connect(self, signature: str, slot) -> None:
+        self.signals[signature].connect(slot)
+
+    def blockSignals(self, block: bool) -> bool:
+        old, self._blocked = self._blocked, block
+        return old
+
+    def currentNode(self):
+        return self.node
+
+    def selectedSegmentIDs(self) -> list:
+        return list(self.selected)
+
+    def setCurrentNode(self, node) -> None:
+        if node is not self.node:
+            self.node, self.selected = node, []
+            if not self._blocked:
+                self.signals["currentNodeChanged(vtkMRMLNode*)"].emit(node)
+
+    def setSelectedSegmentIDs(self, ids) -> None:
+        segmentation = self.node.GetSegmentation() if self.node is not None else None
+        self.selected = [i for i in ids if segmentation is not None and segmentation.GetSegment(i)]
+        if not self._blocked:
+            self.signals["segmentSelectionChanged(QStringList)"].emit(list(self.selected))
+
+
 class FakeTimer:
     @staticmethod
     def singleShot(ms, callback) -> None:  # no event loop here: run at once

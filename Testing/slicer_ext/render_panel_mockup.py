@@ -24,6 +24,7 @@ SAMPLE = {
     "inputVolumeSelector": "CT abdomen (oblique)",
     "modelComboBox": "demo: DemoModel",
     "outputSegmentationSelector": "Create new on each run",
+    "hostSegmentSelector": ("organs", "kidney_left, kidney_right"),
     "applyButton": "Cancel",
     "progressBar": 0.45,
     "statusLabel": "counterfactual: 18 of 40 slices (about 0:42 left)",
@@ -96,6 +97,14 @@ def _control(draw, x, y, w, cls, widget, name, font, samples) -> None:
         draw.rectangle((x, y, x + w, y + h), fill="white", outline=FRAME)
         draw.text((x + 6, y + 3), text, fill=FG, font=font)
         draw.polygon([(x + w - 16, y + 8), (x + w - 6, y + 8), (x + w - 11, y + 14)], fill=FG)
+    elif cls == "qMRMLSegmentSelectorWidget":  # horizontal: segmentation combo, checkable segment combo
+        first = (w - 6) * 2 // 7
+        for left, right, text in zip(
+            (x, x + first + 6), (x + first, x + w), sample or ("None", ""), strict=True
+        ):
+            draw.rectangle((left, y, right, y + h), fill="white", outline=FRAME)
+            draw.text((left + 6, y + 3), text, fill=FG, font=font)
+            draw.polygon([(right - 16, y + 8), (right - 6, y + 8), (right - 11, y + 14)], fill=FG)
     elif cls in ("QPushButton", "qMRMLSegmentationShow3DButton"):
         text = sample or _text(widget)
         primary = name in ("applyButton", "startButton")

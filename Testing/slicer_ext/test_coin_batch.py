@@ -88,3 +88,48 @@ def test_dicom_series_folders_get_a_dicom_seg_and_a_lesion_table(an_oblique_ct_f
         rows = list(csv.DictReader(f))
     expected = measure_lesions(ct.with_array(mask), ct)
     assert [int(r["voxels"]) for r in rows] == [les.voxels for les in expected]
+
+
+def test_a_box_model_needs_host_masks_and_each_scan_gets_its_own(an_oblique_ct_file, tmp_path):
+    """--host-mask FOLDER: each scan finds NAME.nii.gz there, one without is reported; none given: refused."""
+    from coin_testkit import add_host_box, make_tiny_model
+    from conftest import organ_masks
+
+    from coin_core.infer.segment import host_slice_filter
+    from coin_core.infer.views import canonical_view
+    from coin_core.io import read_volume, write_volume
+
+    scans, labels = tmp_path / "scans", tmp_path / "labels"
+    scans.mkdir()
+    labels.mkdir()
+    for name in ("patient1_0000.nrrd", "patient2.nrrd"):  # an nnU-Net image name finds NAME.nii.gz too
+        (scans / name).write_bytes(an_oblique_ct_file.read_bytes())
+    ct, masks = read_volume(an_oblique_ct_file), organ_masks(an_oblique_ct_file)
+    organs = 2 * masks["kidney_left"] + 3 * masks["kidney_right"] + 5 * masks["liver"]
+    write_volume(ct.with_array(organs.astype(np.uint8)), labels / "patient1.nii.gz")
+    model = add_host_box(make_tiny_model(tmp_path / "model"))
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(ROOT / "scripts" / "coin_batch.py"), "--model", str(model),
+           "--input", str(scans), "--output", str(out), "--device", "cpu", "--all-slices"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    refused = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "108 x 216 mm box around the host organ" in refused.stderr and "--host-mask" in refused.stderr
+    assert not out.exists()
+    proc = subprocess.run(
+        [*cmd, "--host-mask", str(labels), "--host-labels", "2,3"], capture_output=True, text=True,
+        timeout=300, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "patient2.nrrd: FAILED: --host-mask: no host-organ label map" in proc.stderr
+    assert str(labels / "patient2.nii.gz") in proc.stderr and "patient1_0000.nrrd: done" in proc.stdout
+    assert sorted(p.name for p in out.iterdir()) == [
+        "patient1_0000.seg.nrrd", "patient1_0000_counterfactual.nrrd", "patient1_0000_difference.nrrd",
+        "patient1_0000_lesions.csv",
+    ]  # fmt: skip
+    # the box model changed only slices holding labels 2 and 3 (not the liver's 5): the rest is the input
+    difference = read_volume(out / "patient1_0000_difference.nrrd")
+    host = host_slice_filter(ct, ct.with_array(organs.astype(np.uint8)), [2, 3])
+    liver_only = host_slice_filter(ct, ct.with_array(organs.astype(np.uint8)), [5]) & ~host
+    changed = canonical_view(difference.array, difference.direction).reshape(len(host), -1).any(axis=1)
+    assert changed.any() and not changed[~host].any() and liver_only.any()

@@ -19,7 +19,14 @@ import pytest
 
 pytest.importorskip("slicer", reason="slicer-core is not installed")
 
-from fake_qt import FakeComboBox, FakeParameterNode, FakeSettings, FakeWidget, fake_qt_module  # noqa: E402
+from fake_qt import (  # noqa: E402
+    FakeComboBox,
+    FakeParameterNode,
+    FakeSegmentSelector,
+    FakeSettings,
+    FakeWidget,
+    fake_qt_module,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +36,8 @@ def fake_ui(module: str) -> types.SimpleNamespace:
     tree = ET.parse(ROOT / module / "Resources" / "UI" / f"{module}.ui")
     widgets = {}
     for w in tree.iter("widget"):
-        cls = FakeComboBox if w.get("class") == "QComboBox" else FakeWidget
+        stand_ins = {"QComboBox": FakeComboBox, "qMRMLSegmentSelectorWidget": FakeSegmentSelector}
+        cls = stand_ins.get(w.get("class"), FakeWidget)
         widgets[w.get("name")] = cls()
     return types.SimpleNamespace(**widgets)
 
@@ -62,7 +70,8 @@ def a_panel(monkeypatch, a_scene, tmp_path):
             getattr(ui, combo).addItem(item)
     panel = Widget.SegmentationWidget(ui, SegmentationLogic(a_scene.scene), doShowInfoWindows=False)
     node = FakeParameterNode(inputVolume=None, modelFolder="", device="cpu", screening=False, threshold=0.25,
-                             postprocess="paper", outputSegmentation=None)  # fmt: skip
+                             postprocess="paper", outputSegmentation=None, hostSegmentation=None,
+                             hostSegmentIds=[])  # fmt: skip
     panel.setParameterNode(node)
     yield types.SimpleNamespace(panel=panel, ui=ui, node=node, layers=layers, scene=a_scene, models=models)
     panel.cleanup()
@@ -159,3 +168,52 @@ def test_lesion_table_and_save_as_dicom_seg_for_a_dicom_input(a_panel, tmp_path)
     ui.saveDicomSegButton.clicked.emit()
     assert ui.statusLabel.text == f"Saved {target}"
     check_seg_against_source(target, series, (mask > 0).astype(np.uint8))
+
+
+def test_a_box_model_waits_for_the_host_organ_and_the_run_gets_it(
+    a_panel, an_oblique_ct_file, recorded_argv, tmp_path
+):
+    """A box model (card input_crop) disables Apply until host segments are checked; they reach the worker."""
+    import shutil
+
+    from coin_testkit import add_host_box
+    from conftest import add_segmentation, organ_masks
+
+    ui, node, panel = a_panel.ui, a_panel.node, a_panel.panel
+    boxed = add_host_box(Path(shutil.copytree(a_panel.models / "tiny", a_panel.models / "boxed")))
+    panel.refreshModels()
+    node.inputVolume = a_panel.scene.load(an_oblique_ct_file)
+    node.threshold = 0.05
+    ui.modelComboBox.setCurrentIndex(
+        next(i for i, item in enumerate(ui.modelComboBox.items) if item[0] == "boxed")
+    )
+    assert Path(node.modelFolder) == boxed
+    assert not ui.applyButton.enabled and "108 x 216 mm box around the host organ" in ui.applyButton.toolTip
+    assert "under 'Host organ'" in ui.applyButton.toolTip and ui.statusLabel.text == ui.applyButton.toolTip
+    assert ui.hostOrganLabel.text == "Host organ (required):"
+    organs, ids = add_segmentation(a_panel.scene.scene, node.inputVolume, organ_masks(an_oblique_ct_file))
+    ui.hostSegmentSelector.setCurrentNode(organs)  # three segments: none is taken for the user
+    assert node.hostSegmentation is organs and node.hostSegmentIds == [] and not ui.applyButton.enabled
+    ui.hostSegmentSelector.setSelectedSegmentIDs([ids["kidney_left"], ids["kidney_right"]])
+    node.Modified()  # the parameter node wrapper fires this in Slicer
+    assert node.hostSegmentIds == [ids["kidney_left"], ids["kidney_right"]] and ui.applyButton.enabled
+    ui.applyButton.clicked.emit()
+    _run_until(panel, lambda: ui.statusLabel.text.startswith("Done"))
+    (argv,) = recorded_argv
+    assert argv[argv.index("--model") + 1] == str(boxed) and "--host-mask" in argv
+    assert ui.show3DButton.segmentationNode.GetName() == "COIN lesion"
+    ui.modelComboBox.setCurrentIndex(
+        next(i for i, item in enumerate(ui.modelComboBox.items) if item[0] == "tiny")
+    )
+    assert (
+        ui.hostOrganLabel.text == "Host organ:" and ui.applyButton.enabled
+    )  # optional for whole-slice models
+    single, _ = add_segmentation(
+        a_panel.scene.scene,
+        node.inputVolume,
+        {"kidneys": organ_masks(an_oblique_ct_file)["kidney_left"]},
+        "one",
+    )
+    ui.hostSegmentSelector.setCurrentNode(single)  # one segment: taken at once
+    assert node.hostSegmentIds == [single.GetSegmentation().GetNthSegmentID(0)]
+    assert ui.hostSegmentSelector.selectedSegmentIDs() == node.hostSegmentIds
