@@ -66,6 +66,27 @@ class RunState:
 
 
 @dataclass
+class HostLabelState:
+    """One label of the host-organ label map."""
+
+    title: str = ""
+    value: int = 0
+
+
+@dataclass
+class HostState:
+    """The host organ: a label map of the CT (path relative to the data root) and the chosen labels.
+
+    ``required`` says why the chosen model cannot run without it ("" when it can)."""
+
+    path: str = ""
+    labels: list[HostLabelState] = field(default_factory=list)
+    selected: list[int] = field(default_factory=list)
+    loading: bool = False
+    required: str = ""
+
+
+@dataclass
 class LesionRowState:
     """One row of the lesion table (numbers formatted for display; coin_core.infer.lesion_table)."""
 

@@ -57,16 +57,26 @@ def a_tiny_model(tmp_path_factory) -> Path:  # noqa: ANN001
     return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
 
 
+@pytest.fixture(scope="session")
+def a_boxed_model(tmp_path_factory) -> Path:  # noqa: ANN001
+    """The tiny model as a host-organ-box model (card ``input_crop``): it needs the host organ."""
+    from coin_testkit import add_host_box
+
+    return add_host_box(make_tiny_model(tmp_path_factory.mktemp("models") / "boxed"))
+
+
 @pytest.fixture
 def a_data_root(tmp_path) -> Path:  # noqa: ANN001
-    """A data root with ``phantom.nii.gz`` (16 x 64 x 64), a corrupt ``broken.nii.gz``, a folder ``other``."""
+    """A data root with ``phantom.nii.gz`` (16 x 64 x 64), its organ label map ``phantom_organs.nii.gz``
+    (1 kidney, 2 liver, 3 spleen), a corrupt ``broken.nii.gz`` and a folder ``other``."""
     from coin_core.data.phantom import make_phantom
     from coin_core.io import write_volume
 
     root = tmp_path / "data"
     (root / "other").mkdir(parents=True)
-    image, _label, _lesion = make_phantom(shape=(16, 64, 64), lesions=1, seed=1)
+    image, label, _lesion = make_phantom(shape=(16, 64, 64), lesions=1, seed=1)
     write_volume(image, root / "phantom.nii.gz")
+    write_volume(label, root / "phantom_organs.nii.gz")
     (root / "broken.nii.gz").write_bytes(b"this is not a NIfTI file")
     return root
 
@@ -91,8 +101,13 @@ class WebServer:
 
 
 @pytest.fixture
-def a_web_server(a_data_root, a_tiny_model, tmp_path):  # noqa: ANN001, ANN201
-    """``coin web`` serving ``a_data_root`` on 127.0.0.1, started as a user starts it; stopped afterwards."""
+def a_web_server(a_data_root, a_tiny_model, a_boxed_model, tmp_path):  # noqa: ANN001, ANN201
+    """``coin web`` serving ``a_data_root`` on 127.0.0.1, started as a user starts it; stopped afterwards.
+
+    Models: the tiny model first, then the catalog (``$COIN_MODELS_DIR``: a copy of the box model)."""
+    import shutil
+
+    shutil.copytree(a_boxed_model, tmp_path / "boxed")
     port = free_port()
     log_path = tmp_path / "server.log"
     log = log_path.open("w")

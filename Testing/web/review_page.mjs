@@ -1,5 +1,6 @@
 // Drives the COIN web review page in Debian chromium (playwright-core), as a user would:
-// open the phantom CT, Generate counterfactual, move the threshold, paint, undo/redo, save.
+// open the phantom CT, try a host-organ-box model (refused, then started with the organ's label map and
+// cancelled), Generate counterfactual, move the threshold, paint, undo/redo, save.
 // Usage: node review_page.mjs <url> <ct-file-name> <artifacts-dir>
 // Prints one JSON object (the numbers pytest checks) on the last line of stdout.
 import { chromium } from 'playwright-core';
@@ -52,6 +53,24 @@ async function settledCount(page, quietMs = 1500, timeout = 20000) {
   return last;
 }
 
+async function settledShot(page, clip, timeout = 15000) {
+  // the view once two screenshots 700 ms apart are identical: a busy server streams a coarse frame first
+  const deadline = Date.now() + timeout;
+  let last = await page.screenshot({ clip });
+  while (Date.now() < deadline) {
+    await page.waitForTimeout(700);
+    const now = await page.screenshot({ clip });
+    if (now.equals(last)) return now;
+    last = now;
+  }
+  return last;
+}
+
+async function openSelect(page, id) {
+  // a Vuetify select: the id lands on its inner input, the field around it takes the click
+  await page.locator('.v-select', { has: page.locator(id) }).click();
+}
+
 async function viewImages(page) {
   // the slice views stream as <img> elements inside the main area, one per view
   return page.evaluate(() => [...document.querySelectorAll('main img')]
@@ -80,13 +99,35 @@ try {
   await page.waitForFunction(() => document.querySelectorAll('main img').length >= 3);
   step('CT opened');
 
-  await page.getByLabel('Only slices the classifier calls abnormal').uncheck();  // a random test model: run every slice
+  // a host-organ-box model: the page says what it needs, and Generate gives a message, not a traceback
+  await openSelect(page, '#model-select');
+  await page.getByRole('option', { name: 'boxed' }).click();
+  result.host_required = (await page.locator('#host-required').textContent()).trim();
   await page.locator('#generate').click();
+  result.box_refused_message = (await page.locator('.message-error', { hasText: 'host organ' }).textContent()).trim();
+  step('box model refused');
+  // the CT's organ label map, picked with its row's organ button, and its kidney label
+  await page.locator('.file-entry', { hasText: 'phantom_organs.nii.gz' }).locator('.host-pick').click();
+  await page.locator('#host-path', { hasText: 'phantom_organs.nii.gz' }).waitFor();
+  await openSelect(page, '#host-labels');
+  result.host_labels = await page.getByRole('option').allTextContents();
+  await page.getByRole('option', { name: /^label 1 / }).click();
+  await page.keyboard.press('Escape');
+  step('host organ chosen', { labels: result.host_labels });
+
+  await page.getByLabel('Only slices the classifier calls abnormal').uncheck();  // a random test model: run every slice
+  await page.locator('#generate').click();  // the box model starts now
   await page.locator('#cancel:not([disabled])').waitFor({ timeout: 15000 });
   await page.locator('#cancel').click();
   await page.locator('.message-info', { hasText: 'Cancelled' }).waitFor({ timeout: 20000 });
   result.cancelled_count = await count(page);
   step('cancelled');
+  // the rest with the whole-slice model on every slice
+  await page.locator('#host-clear').click();
+  await page.locator('#host-path', { hasText: 'none' }).waitFor();
+  await openSelect(page, '#model-select');
+  await page.getByRole('option', { name: 'tiny' }).click();
+  await page.locator('#host-required').waitFor({ state: 'detached' });
 
   await page.locator('#generate').click();
   await page.locator('#cancel:not([disabled])').waitFor({ timeout: 15000 });
@@ -107,9 +148,10 @@ try {
   result.views = await viewImages(page);
   fs.mkdirSync(artifacts, { recursive: true });
   result.screenshot = path.join(artifacts, 'web_page.png');
-  await page.screenshot({ path: result.screenshot });
   const axial = result.views[0];
   const clip = { x: axial.x, y: axial.y, width: axial.width, height: axial.height };
+  await settledShot(page, clip);
+  await page.screenshot({ path: result.screenshot });
   result.overlay_shots = {};
   let previous = await page.screenshot({ clip });
   for (const overlay of ['difference', 'counterfactual', 'image']) {
@@ -119,9 +161,9 @@ try {
     for (let i = 0; i < 27 && (await page.screenshot({ clip })).equals(previous); i += 1) {
       await page.waitForTimeout(500);
     }
-    await page.waitForTimeout(500);
     result.overlay_shots[overlay] = path.join(artifacts, `axial_${overlay}.png`);
-    previous = await page.screenshot({ path: result.overlay_shots[overlay], clip });
+    previous = await settledShot(page, clip);
+    fs.writeFileSync(result.overlay_shots[overlay], previous);
   }
   step('overlays shown');
 

@@ -84,6 +84,11 @@ def test_review_page_generates_thresholds_edits_and_saves_in_chromium(a_web_serv
     assert result["ok"], f"{result.get('error')}\npage: {result.get('page_text')}"
 
     assert "broken.nii.gz" in result["bad_file_message"]
+    # the box model: why it needs the host organ, the refusal on the page, the label map's labels
+    assert "108 x 216 mm box around the host organ" in result["host_required"]
+    assert "box around the host organ" in result["box_refused_message"]
+    assert "organ button" in result["box_refused_message"]
+    assert [label.split(" (")[0] for label in result["host_labels"]] == ["label 1", "label 2", "label 3"]
     assert result["cancelled_count"] == 0 and result["responsive_while_running"]
     assert result["count_generated"] > 0
     assert result["threshold_text"] == "Threshold 0.07"

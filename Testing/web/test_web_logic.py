@@ -32,7 +32,8 @@ def a_page_logic(a_data_root, a_tiny_model):  # noqa: ANN001, ANN201
 
 def test_every_logic_is_built_without_a_browser_and_lists_the_data_root(a_page_logic):
     logic = a_page_logic
-    assert [e.name for e in logic.files.data.entries] == ["broken.nii.gz", "other", "phantom.nii.gz"]
+    names = [e.name for e in logic.files.data.entries]
+    assert names == ["broken.nii.gz", "other", "phantom.nii.gz", "phantom_organs.nii.gz"]
     assert logic.run.data.models[0].title == "tiny" and logic.run.data.status == "Idle"
     assert not logic.review.data.has_result and logic.review.data.voxel_count == 0
 
@@ -198,3 +199,78 @@ def test_save_as_dicom_seg_for_a_dicom_series_opened_in_the_page(a_data_root, a_
     assert logic.save.save_dicom_seg() == [] and logic.save.data.ask_overwrite
     assert logic.save.overwrite() == written
     assert pydicom.dcmread(written[0]).SegmentSequence[0].SegmentAlgorithmType == "SEMIAUTOMATIC"
+
+
+def test_a_box_model_asks_for_the_host_organ_and_a_wrong_label_map_is_a_message(
+    a_data_root, a_tiny_model, a_boxed_model, tmp_path
+):
+    from coin_core.data.phantom import make_phantom
+    from coin_core.io import write_volume
+    from coin_web.logic.host_logic import SELECT_HOST
+
+    logic = page_logic(a_data_root, [("tiny", str(a_tiny_model)), ("boxed", str(a_boxed_model))])
+    assert logic.host.data.required == ""  # the whole-slice model runs without one
+    assert asyncio.run(logic.host.pick("phantom_organs.nii.gz")) is False
+    assert "Open the CT first" in logic.messages.data.text
+    assert asyncio.run(logic.files.open("phantom.nii.gz"))
+    logic.run.state.ready()  # as a started server: state changes reach their listeners
+    with logic.run.state:
+        logic.run.data.model_folder = str(a_boxed_model)  # what the browser's model list sends
+    assert "108 x 216 mm box around the host organ" in logic.host.data.required
+    assert logic.run.generate() is False and not logic.run.segmentation_logic.isRunning()
+    assert "box around the host organ" in logic.messages.data.text and SELECT_HOST in logic.messages.data.text
+
+    other, _, _ = make_phantom(shape=(12, 64, 64), seed=2)
+    write_volume(other.with_array(other.array > 100), a_data_root / "other" / "small_organs.nii.gz")
+    for relative, message in (
+        ("phantom.nii.gz", "is an image, not a label map"),  # the CT itself
+        ("other/small_organs.nii.gz", "voxels (i, j, k); the CT has"),  # another CT's label map
+        ("../outside.nii.gz", "outside the data root"),
+    ):
+        assert asyncio.run(logic.host.pick(relative)) is False
+        assert (
+            message in logic.messages.data.text and logic.host.data.path == "" and logic.host.choice() is None
+        )
+
+    assert asyncio.run(logic.host.pick("phantom_organs.nii.gz")), logic.messages.data.text
+    assert [label.value for label in logic.host.data.labels] == [1, 2, 3] and logic.host.data.selected == []
+    assert logic.run.generate() is False and "Choose the host organ's label(s)" in logic.messages.data.text
+    selected = logic.host.name.selected  # a client may send anything: none of this is a label of the file
+    for sent in ([7, "1 --no-gate", None], "1", {"1": 1}):
+        logic.host.state[selected] = sent
+        assert logic.host.choice() == (str((a_data_root / "phantom_organs.nii.gz").resolve()), "")
+    assert logic.run.generate() is False and "Choose the host organ's label(s)" in logic.messages.data.text
+    logic.host.state[selected] = [3, "1"]
+    assert logic.host.choice()[1] == "1,3"  # the file's own ids, in its order
+    assert asyncio.run(logic.files.open("phantom.nii.gz"))  # a CT (re)opened forgets the label map
+    assert logic.host.choice() is None and logic.host.data.path == ""
+
+
+@pytest.mark.slow
+def test_a_box_model_runs_on_the_chosen_host_labels(a_data_root, a_boxed_model):
+    from coin_core.infer.segment import host_slice_filter
+    from coin_core.io import read_volume
+
+    logic = page_logic(a_data_root, [("boxed", str(a_boxed_model))])
+    outcomes = []
+    logic.run.segmentation_logic.finished.connect(outcomes.append)
+
+    async def scenario():  # noqa: ANN202
+        assert await logic.files.open("phantom.nii.gz")
+        assert await logic.host.pick("phantom_organs.nii.gz")
+        logic.host.data.selected = [1]  # the kidney
+        logic.run.data.screening = False
+        assert logic.run.generate(), logic.messages.data.text
+        await logic.run.wait()
+
+    asyncio.run(scenario())
+    assert logic.messages.data.kind == "success", logic.messages.data.text
+    assert logic.session.segmentation_node.GetName() == "COIN lesion"
+    done = outcomes[-1].events[-1]["metrics"]
+    ct, organs = (
+        read_volume(a_data_root / "phantom.nii.gz"),
+        read_volume(a_data_root / "phantom_organs.nii.gz"),
+    )
+    kidney = host_slice_filter(ct, organs, [1])
+    assert done["slice_selection"] == "host mask" and done["counterfactual_slices"] == int(kidney.sum())
+    assert int(kidney.sum()) < int(host_slice_filter(ct, organs, [1, 2, 3]).sum())  # the kidney alone

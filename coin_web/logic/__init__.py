@@ -2,6 +2,7 @@
 
 from .editor_logic import EditorLogic
 from .files_logic import FilesLogic
+from .host_logic import HostLogic
 from .message_logic import MessageLogic
 from .page_logic import PageLogic
 from .review_logic import ReviewLogic
@@ -11,6 +12,7 @@ from .save_logic import SaveLogic
 __all__ = [
     "EditorLogic",
     "FilesLogic",
+    "HostLogic",
     "MessageLogic",
     "PageLogic",
     "ReviewLogic",

@@ -13,6 +13,7 @@ from ..data_root import DataRoot
 from ..session import Session
 from .editor_logic import EditorLogic
 from .files_logic import FilesLogic
+from .host_logic import HostLogic
 from .message_logic import MessageLogic
 from .review_logic import ReviewLogic
 from .run_logic import RunLogic
@@ -53,7 +54,8 @@ class PageLogic:
         self.session = Session()
         self.messages = MessageLogic(server, slicer_app)
         self.files = FilesLogic(server, slicer_app, self.session, data_root, self.messages)
-        self.run = RunLogic(server, slicer_app, self.session, self.messages, models, device)
+        self.host = HostLogic(server, slicer_app, self.session, data_root, self.messages)
+        self.run = RunLogic(server, slicer_app, self.session, self.messages, models, device, self.host)
         # the editor must take the new segmentation before the review counts its voxels
         self.editor = EditorLogic(server, slicer_app, self.session, self.messages)
         # the lesion table follows runs, the threshold and edits (shared with COIN Segmentation)
@@ -68,6 +70,7 @@ class PageLogic:
         self.messages.set_ui(ui.message)
         self.files.set_ui(ui.files)
         self.run.set_ui(ui.run)
+        self.host.set_ui(ui.files, ui.run)
         self.editor.set_ui(ui.editor)
         self.review.set_ui(ui.review)
         self.save.set_ui(ui.save)

@@ -15,10 +15,11 @@ from trame_server import Server
 from trame_slicer.app.logic import BaseLogic
 from trame_slicer.core import SlicerApp
 
-from coin_slicer.segmentation_logic import SegmentationLogic, SegmentationParameters
+from coin_slicer.segmentation_logic import SegmentationLogic, SegmentationParameters, hostOrganRequirement
 
 from ..session import Session
 from ..state import ModelEntryState, RunState
+from .host_logic import SELECT_HOST, HostLogic
 from .message_logic import MessageLogic
 
 POLL_SECONDS = 0.1
@@ -43,9 +44,10 @@ class RunLogic(BaseLogic[RunState]):
         messages: MessageLogic,
         models: list[tuple[str, str]],
         device: str = "auto",
+        host: HostLogic | None = None,
     ) -> None:
         super().__init__(server, slicer_app, RunState)
-        self.session, self.messages, self.device = session, messages, device
+        self.session, self.messages, self.device, self.host = session, messages, device, host
         self.segmentation_logic = SegmentationLogic(self.scene)
         self.segmentation_logic.progressInfo.connect(self._on_progress)
         self.segmentation_logic.finished.connect(self._on_finished)
@@ -54,6 +56,13 @@ class RunLogic(BaseLogic[RunState]):
         self._models: tuple[tuple[str, str], ...] = tuple((str(t), str(f)) for t, f in models)
         self.data.models = [ModelEntryState(title, folder) for title, folder in self._models]
         self.data.model_folder = self._models[0][1] if self._models else ""
+        self.bind_changes({self.name.model_folder: self._on_model_chosen})
+        self._on_model_chosen(self.data.model_folder)
+
+    def _on_model_chosen(self, choice: object) -> None:
+        folder = self.resolve_model(choice)
+        if self.host is not None:
+            self.host.set_required(hostOrganRequirement(folder) if folder else "")
 
     def set_ui(self, ui) -> None:  # noqa: ANN001
         ui.generate_clicked.connect(self.generate)
@@ -83,8 +92,20 @@ class RunLogic(BaseLogic[RunState]):
         if folder is None:
             self.messages.error("Choose a model from the list.")
             return False
+        host = self.host.choice() if self.host is not None else None
+        required = hostOrganRequirement(folder)
+        if host is not None and not host[1]:
+            self.messages.error("Choose the host organ's label(s) under 'Host organ', or clear it.")
+            return False
+        if required and host is None:
+            self.messages.error(f"{required} {SELECT_HOST}")
+            return False
         params = SegmentationParameters(
-            str(Path(folder)), device=self.device, screening=bool(self.data.screening)
+            str(Path(folder)),
+            device=self.device,
+            screening=bool(self.data.screening),
+            hostMask=host[0] if host else None,
+            hostLabels=host[1] if host else None,
         )
         try:
             self.segmentation_logic.process(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from trame.widgets import html
+from trame.widgets.html import Template
 from trame.widgets.vuetify3 import VBtn, VIcon, VList, VListItem, VProgressLinear
 from trame_server.utils.typed_state import TypedState
 from undo_stack import Signal
@@ -13,11 +14,13 @@ ICONS = "{ dir: 'mdi-folder', dicom: 'mdi-folder-image', volume: 'mdi-file-image
 
 
 class FilesPanelUI(html.Div):
-    """Emits ``folder_clicked(path)``, ``up_clicked()``, ``file_clicked(path)`` (relative to the root)."""
+    """Emits ``folder_clicked(path)``, ``up_clicked()``, ``file_clicked(path)``, ``host_clicked(path)``
+    (relative to the root; the last: use the file as the open CT's host-organ label map)."""
 
     folder_clicked = Signal(str)
     up_clicked = Signal()
     file_clicked = Signal(str)
+    host_clicked = Signal(str)
 
     def __init__(self, **kwargs) -> None:
         super().__init__(classes="pa-2", **kwargs)
@@ -28,7 +31,8 @@ class FilesPanelUI(html.Div):
                 html.Div(f"/{{{{ {name.folder} }}}}", id="files-folder", classes="text-caption flex-grow-1")
                 with VBtn(size="small", variant="text", icon=True, click=self.up_clicked, id="files-up"):
                     VIcon("mdi-arrow-up")
-            with VList(density="compact", id="file-list", style="max-height: 180px; overflow-y: auto;"):
+            with (
+                VList(density="compact", id="file-list", style="max-height: 180px; overflow-y: auto;"),
                 VListItem(
                     v_for=f"entry in {name.entries}",
                     key="entry.path",
@@ -37,6 +41,19 @@ class FilesPanelUI(html.Div):
                     active=(f"entry.path === {name.volume_path}",),
                     click=(self._on_entry, "[entry.path, entry.kind]"),
                     classes="file-entry",
+                ),
+                Template(v_slot_append=True),
+            ):
+                VBtn(
+                    icon="mdi-stomach",
+                    size="x-small",
+                    variant="text",
+                    v_if=(
+                        f"entry.kind === 'volume' && {name.volume_path} && entry.path !== {name.volume_path}",
+                    ),
+                    v_on_click_stop=(self.host_clicked, "[entry.path]"),
+                    title="Use as the open CT's host-organ label map",
+                    classes="host-pick",
                 )
             VProgressLinear(indeterminate=True, v_if=(name.loading,), id="files-loading")
             html.Div(f"Open: {{{{ {name.volume_path} || 'none' }}}}", id="files-open", classes="text-caption")
