@@ -103,5 +103,11 @@ class COINSegmentationTest(ScriptedLoadableModuleTest):
     def runTest(self):
         self.setUp()
         runPytestCases(
-            ["test_process_runner.py", "test_segmentation_import.py", "test_segmentation_worker.py"], self
+            [
+                "test_process_runner.py",
+                "test_segmentation_import.py",
+                "test_segmentation_worker.py",
+                "test_host_organ.py",
+            ],
+            self,
         )
