@@ -93,7 +93,7 @@ def test_dicom_series_folders_get_a_dicom_seg_and_a_lesion_table(an_oblique_ct_f
 def test_a_box_model_needs_host_masks_and_each_scan_gets_its_own(an_oblique_ct_file, tmp_path):
     """--host-mask FOLDER: each scan finds NAME.nii.gz there, one without is reported; none given: refused."""
     from coin_testkit import add_host_box, make_tiny_model
-    from conftest import organ_masks
+    from host_organ_kit import organ_masks
 
     from coin_core.infer.segment import host_slice_filter
     from coin_core.infer.views import canonical_view

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("slicer", reason="slicer-core is not installed")
 
-from conftest import add_segmentation, organ_masks  # noqa: E402
+from host_organ_kit import add_segmentation, organ_masks  # noqa: E402
 
 from coin_slicer import segmentation_logic  # noqa: E402
 from coin_slicer.segmentation_logic import (  # noqa: E402

@@ -177,7 +177,7 @@ def test_a_box_model_waits_for_the_host_organ_and_the_run_gets_it(
     import shutil
 
     from coin_testkit import add_host_box
-    from conftest import add_segmentation, organ_masks
+    from host_organ_kit import add_segmentation, organ_masks
 
     ui, node, panel = a_panel.ui, a_panel.node, a_panel.panel
     boxed = add_host_box(Path(shutil.copytree(a_panel.models / "tiny", a_panel.models / "boxed")))
