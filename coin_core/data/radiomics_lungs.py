@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from coin_core.data.fetched import Converted, FetchedSource
 from coin_core.data.pipfetch import Release, fetch_release, link_in_output, pip_tail, run_pip_download
 from coin_core.errors import CoinError
 from coin_core.progress import ProgressCallback, ProgressEvent, report
@@ -51,6 +52,16 @@ RELEASE = Release(
     "the archive's address, then 'pip download --no-deps \"pyradiomics @ <that address>\"'",
 )
 LABELS = {"background": 0, "lung_tumour": 1}
+SOURCE = FetchedSource(
+    name="radiomics-lungs",
+    labels=LABELS,
+    description="Two real lung CTs with one segmented tumour each (pyradiomics test cases "
+    "lung1 and lung2). No organ label: use --host lung or --host body.",
+    licence="BSD-3-Clause (pyradiomics)",
+    package=f"pyradiomics=={VERSION}, source archive {RELEASE.filename}",
+    file_key="archive_sha256",
+    record_address=True,
+)
 
 
 #: per case: shape (k, j, i), spacing (i, j, k) in mm, tumour slices and volume in mL (checked on write)
@@ -146,58 +157,43 @@ def write_radiomics_lungs(
     Returns:
         The output folder.
     """
-    from coin_core.data.benchmark_build import check_out_folder, write_folder_atomically
-    from coin_core.data.nnunet import write_dataset_json, write_nnunet_case
-    from coin_core.data.pipfetch import sha256_bytes, sha256_file
+    from coin_core.data.fetched import write_fetched_dataset
+
+    return write_fetched_dataset(
+        out,
+        SOURCE,
+        fetch=lambda: fetch_archive(cache, progress),
+        convert=lambda archive, tmp: _convert(archive, tmp, progress),
+        overwrite=overwrite,
+        progress=progress,
+    )
+
+
+def _convert(archive: Path, tmp: Path, progress: ProgressCallback | None) -> Converted:
+    from coin_core.data.nnunet import write_nnunet_case
+    from coin_core.data.pipfetch import sha256_bytes
     from coin_core.io import read_volume
 
-    out = Path(out)
-    check_out_folder(out, overwrite)
-    archive, link = fetch_archive(cache, progress)
-
-    def fill(tmp: Path) -> None:
-        files: dict[str, str] = {}
-        summary: dict[str, Any] = {}
-        with tarfile.open(archive, "r:gz") as tar, tempfile.TemporaryDirectory(dir=tmp) as raw:
-            for i, case_id in enumerate(EXPECTED):
-                report(progress, ProgressEvent("write", i, len(EXPECTED), f"converting {case_id}"))
-                vols = []
-                for part in ("image", "label"):
-                    member = f"pyradiomics-{VERSION}/data/{case_id}_{part}.nrrd"
-                    try:
-                        data = tar.extractfile(member).read()  # type: ignore[union-attr]
-                    except (KeyError, AttributeError):
-                        raise CoinError(
-                            f"{archive} has no {member}.", "delete the cached archive and fetch again."
-                        ) from None
-                    files[member] = sha256_bytes(data)
-                    path = Path(raw) / f"{case_id}_{part}.nrrd"
-                    path.write_bytes(data)
-                    vols.append(read_volume(path))
-                image, label = vols
-                summary[case_id] = check_case(case_id, image, label)
-                write_nnunet_case(tmp, case_id, image.with_array(image.array.astype(np.int16)),
-                                  label.with_array(label.array.astype(np.uint8)))  # fmt: skip
-        write_dataset_json(
-            tmp,
-            LABELS,
-            num_training=len(EXPECTED),
-            name="radiomics-lungs",
-            extra={
-                "description": "Two real lung CTs with one segmented tumour each (pyradiomics test cases "
-                "lung1 and lung2). No organ label: use --host lung or --host body.",
-                "licence": "BSD-3-Clause (pyradiomics)",
-                "source": {
-                    "package": f"pyradiomics=={VERSION}, source archive {RELEASE.filename}",
-                    "downloaded_from": link,
-                    "archive_sha256": sha256_file(archive),
-                    "files_sha256": files,
-                },
-                "cases": summary,
-                "single_patient": False,
-            },
-        )
-        report(progress, ProgressEvent("write", len(EXPECTED), len(EXPECTED), f"wrote {out}"))
-
-    write_folder_atomically(out, fill)
-    return out
+    files: dict[str, str] = {}
+    summary: dict[str, Any] = {}
+    with tarfile.open(archive, "r:gz") as tar, tempfile.TemporaryDirectory(dir=tmp) as raw:
+        for i, case_id in enumerate(EXPECTED):
+            report(progress, ProgressEvent("write", i, len(EXPECTED), f"converting {case_id}"))
+            vols = []
+            for part in ("image", "label"):
+                member = f"pyradiomics-{VERSION}/data/{case_id}_{part}.nrrd"
+                try:
+                    data = tar.extractfile(member).read()  # type: ignore[union-attr]
+                except (KeyError, AttributeError):
+                    raise CoinError(
+                        f"{archive} has no {member}.", "delete the cached archive and fetch again."
+                    ) from None
+                files[member] = sha256_bytes(data)
+                path = Path(raw) / f"{case_id}_{part}.nrrd"
+                path.write_bytes(data)
+                vols.append(read_volume(path))
+            image, label = vols
+            summary[case_id] = check_case(case_id, image, label)
+            write_nnunet_case(tmp, case_id, image.with_array(image.array.astype(np.int16)),
+                              label.with_array(label.array.astype(np.uint8)))  # fmt: skip
+    return Converted(len(EXPECTED), files, {"cases": summary, "single_patient": False})
