@@ -71,3 +71,21 @@ def test_coin_segment_refuses_a_boxed_model_without_host_mask_before_reading_the
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "108 x 216 mm box around the host organ" in res.stderr and "--host-mask" in res.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_coin_segment_refuses_a_missing_host_mask_and_a_ct_given_as_host_mask(
+    tmp_path, model_dir, kidney_phantom
+):
+    from test_segment_cmd import segment
+
+    from coin_core.io import write_volume
+
+    image, _, _ = kidney_phantom
+    ct = tmp_path / "ct.nii.gz"
+    write_volume(image, ct)
+    missing = segment(model_dir, ct, tmp_path / "out", "--host-mask", str(tmp_path / "nope.nii.gz"))
+    assert missing.returncode == 2 and "--host-mask" in missing.stderr and "does not exist" in missing.stderr
+    wrong = segment(model_dir, ct, tmp_path / "out", "--host-mask", str(ct))  # the CT, not its label map
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    assert "not a label map" in wrong.stderr and "not the CT" in wrong.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

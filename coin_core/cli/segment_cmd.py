@@ -214,6 +214,11 @@ def _check_host_options(args: argparse.Namespace) -> list[int] | None:
                 f"{' and '.join(given)}.",
             )
         return None
+    if not Path(args.host_mask).expanduser().exists():
+        raise CoinError(
+            f"--host-mask {args.host_mask} does not exist.",
+            "give the host organ's label map on the CT's grid (NIfTI, NRRD or MHA file, or a DICOM folder).",
+        )
     text = DEFAULT_HOST_LABELS if args.host_labels is None else str(args.host_labels)
     try:
         ids = [int(v) for v in text.split(",") if v.strip()]

@@ -114,6 +114,23 @@ def check_ct_intensities(volume: Volume, allow_unusual: bool = False, source: st
         )
 
 
+MAX_LABELS = 255
+"""A label map with more distinct values than this is an image (a CT given by mistake), not a label map."""
+
+
+def check_label_map(mask: Volume, source: str = "--host-mask") -> np.ndarray:
+    """The distinct values of ``mask``; :class:`CoinError` unless they look like labels (whole numbers >= 0,
+    at most :data:`MAX_LABELS` of them besides 0)."""
+    values = np.unique(np.asarray(mask.array))
+    if len(values) > MAX_LABELS + 1 or not np.all(values == np.round(values)) or values.min() < 0:
+        raise CoinError(
+            f"{source} has {len(values)} distinct values (from {values.min():g} to {values.max():g}): "
+            "it is an image, not a label map.",
+            "give the host organ's label map (whole numbers, one per organ) made for this CT, not the CT.",
+        )
+    return values
+
+
 def check_host_mask(volume: Volume, mask: Volume, label_ids: list[int], source: str = "--host-mask") -> None:
     """Raise :class:`CoinError` unless ``mask`` lies on ``volume``'s grid and holds one of ``label_ids``."""
     if mask.array.shape != volume.array.shape:
@@ -134,8 +151,8 @@ def check_host_mask(volume: Volume, mask: Volume, label_ids: list[int], source: 
                 "would mark the wrong slices.",
                 "give the label map made for this CT (same grid), or resample it onto the CT first.",
             )
-    values = np.unique(np.asarray(mask.array))
-    present = [int(v) for v in values if float(v) == int(v)]
+    values = check_label_map(mask, source)
+    present = [int(v) for v in values]
     if not any(i in present for i in label_ids):
         listed = ", ".join(str(v) for v in present[:20]) + (", ..." if len(present) > 20 else "")
         raise CoinError(

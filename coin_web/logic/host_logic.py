@@ -23,7 +23,6 @@ from ..session import Session
 from ..state import HostLabelState, HostState
 from .message_logic import MessageLogic
 
-MAX_LABELS = 255  # more distinct values than this: an image, not a label map
 SELECT_HOST = (
     "Pick the CT's host-organ label map (e.g. TotalSegmentator's) with the organ button of its row in the "
     "file list, then the organ's label(s) under 'Host organ'."
@@ -32,16 +31,12 @@ SELECT_HOST = (
 
 def read_host_labels(source: Path, ct) -> list[tuple[int, int]]:  # noqa: ANN001
     """(label, voxels) of every non-zero label in ``source``, checked to lie on ``ct``'s grid."""
-    from coin_core.infer.input_checks import check_host_mask
+    from coin_core.infer.input_checks import check_host_mask, check_label_map
     from coin_core.io import read_volume
 
     labels = read_volume(source)
+    check_label_map(labels, f"'{source.name}'")
     values, counts = np.unique(np.asarray(labels.array), return_counts=True)
-    if len(values) > MAX_LABELS + 1 or not np.all(values == np.round(values)):
-        raise CoinError(
-            f"'{source.name}' has {len(values)} distinct values: it is an image, not a label map.",
-            "pick the host organ's label map (whole numbers, one per organ) made for this CT.",
-        )
     found = [(int(v), int(c)) for v, c in zip(values, counts, strict=True) if v != 0]
     if not found:
         raise CoinError(f"'{source.name}' holds no labels (every voxel is 0).", "pick the organ's label map.")
