@@ -231,9 +231,7 @@ class _Method:
         return getattr(baselines, self.name)(self.classifier, x)
 
 
-def _tune(method: _Method, split: Any, s: EvaluationSettings, progress: Any, stop: Any) -> dict:
-    if not isinstance(split, _Split):  # plain arrays at the model's input size
-        split = _Split(split, np.zeros(0, np.int64), 0)
+def _tune(method: _Method, split: _Split, s: EvaluationSettings, progress: Any, stop: Any) -> dict:
     arrays = split.arrays
     idx = _scored_indices(arrays, s.max_val_slices)
     if idx.size == 0:
@@ -292,7 +290,8 @@ def tune_threshold(
         batch_size=batch_size,
     )
     s.validate()
-    return _tune(_Method("coin", model, None, s, should_stop), val, s, progress, should_stop)
+    split = _Split(val, np.zeros(0, np.int64), 0)  # val as the model sees it: its own frame
+    return _tune(_Method("coin", model, None, s, should_stop), split, s, progress, should_stop)
 
 
 def _counts(maps: np.ndarray, gt: np.ndarray, threshold: float, postprocess: str) -> np.ndarray:
@@ -329,20 +328,12 @@ class _Split:
         """Maps (B, s, s) of the samples ``idx`` in the model's input -> (B, S, S) in the frame."""
         if self.boxes is None:
             return maps
-        import torch
-        import torch.nn.functional as F
-
         from coin_core.data.crop import paste_slices
+        from coin_core.data.slices import plan_slice, to_model
 
         stored = paste_slices(maps, [self.boxes[int(i)] for i in idx], (self.stored_size, self.stored_size))
-        size = int(self.arrays.image.shape[-1])
-        if size == self.stored_size:
-            return stored
-        t = torch.from_numpy(stored)[:, None]
-        shrink = size < self.stored_size
-        return F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False, antialias=shrink)[
-            :, 0
-        ].numpy()
+        # the same resampling that made the frame's images from the stored slices (SliceArrays.resized)
+        return to_model(stored, plan_slice(stored.shape[-2:], int(self.arrays.image.shape[-1])), "image")
 
 
 def _load_split(bench_dir: Any, split: str, frame: int, model: Any) -> _Split:

@@ -397,6 +397,7 @@ class _Runner:
     batch_size: int
     boxes: list | None = None
     seconds: float = 0.0
+    _middle: Any = None  # the box of the slices without host pixels (set once, on first use)
 
     @classmethod
     def start(
@@ -486,15 +487,11 @@ class _Runner:
         (classified only: the slice filter keeps it from getting a counterfactual)."""
         from coin_core.data.crop import Box
 
-        rows, cols = self.geom.native_shape
-        out = []
-        for k in range(k0, k1):
-            box = self.boxes[k]
-            if box is None:
-                ref = next((b for b in self.boxes if b is not None), Box(0, 0, rows, cols))
-                box = Box((rows - ref.h) // 2, (cols - ref.w) // 2, ref.h, ref.w)
-            out.append(box)
-        return out
+        if self._middle is None:
+            rows, cols = self.geom.native_shape
+            ref = next((b for b in self.boxes if b is not None), Box(0, 0, rows, cols))
+            self._middle = Box((rows - ref.h) // 2, (cols - ref.w) // 2, ref.h, ref.w)
+        return [self._middle if self.boxes[k] is None else self.boxes[k] for k in range(k0, k1)]
 
     def _classify(self, x: Any, k0: int, slices: _SliceRecord, gate_mode: str) -> None:
         """P(abnormal) and, when the model has a gate, its score; marks slices outside the gate."""
