@@ -167,6 +167,37 @@ def test_ctrl_c_mid_stream_closes_the_bar_and_writes_the_cancel_line(model_folde
             assert last == {"stage": "error", "message": CANCEL_MESSAGE, "time": last["time"]}
 
 
+class InterruptedOut(io.StringIO):
+    """stdout on which Ctrl-C arrives right after the ``n``-th write call has gone through."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n, self.calls = n, 0
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        self.calls += 1
+        if self.calls == self.n:
+            raise KeyboardInterrupt
+        return written
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_ctrl_c_between_two_writes_never_glues_the_error_line_onto_an_event_line(n):
+    # CI once read '{"stage": "postprocess", ...}{"stage": "error", ...}' on one line: print()
+    # wrote the text and its newline in two calls and the Ctrl-C fell between them.
+    out = InterruptedOut(n)
+    with pytest.raises(KeyboardInterrupt):
+        with Reporter("jsonl", out=out) as rep:
+            for i in range(3):
+                rep(ProgressEvent(stage="postprocess", done=i, total=3, message="m"))
+    lines = out.getvalue().splitlines()
+    events = [json.loads(line) for line in lines]  # each line is one JSON object
+    assert out.getvalue().endswith("\n")
+    assert [e["stage"] for e in events] == ["postprocess"] * n + ["error"]
+    assert events[-1]["message"] == CANCEL_MESSAGE
+
+
 def test_text_mode_prints_the_first_and_last_line_of_each_stage_and_every_message(tmp_path):
     from coin_core.data.benchmark_build import BenchmarkConfig, build_benchmark
     from coin_core.data.lesions import LesionParams

@@ -107,7 +107,7 @@ class Reporter:
     # ------------------------------------------------------------------ events
     def __call__(self, event) -> None:  # noqa: ANN001 - a ProgressEvent
         if self.mode == "jsonl":
-            print(event.to_json(), file=self.out, flush=True)
+            self._write_line(event.to_json())
             return
         if self.mode == "none":
             return
@@ -138,8 +138,14 @@ class Reporter:
         """Write ``obj`` as one JSON line on stdout in jsonl mode; returns whether it did."""
         if self.mode != "jsonl":
             return False
-        print(json.dumps(obj, default=float), file=self.out, flush=True)
+        self._write_line(json.dumps(obj, default=float))
         return True
+
+    def _write_line(self, text: str) -> None:
+        # One write call per line: ``print`` writes the text and the newline separately, and a
+        # Ctrl-C between the two glued the next (error) line onto this one.
+        self.out.write(text + "\n")
+        self.out.flush()
 
     def error(self, message: str) -> None:
         """Close the bar; in jsonl mode write the protocol's ``{"stage": "error"}`` line."""
