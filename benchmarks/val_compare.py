@@ -29,8 +29,8 @@ def main() -> None:
     models = [load_model(m, device="cpu") for m in args.models]
     frame = int(models[0].card.input_size)
     print(f"val split of {args.data}, frame {frame} px; threshold tuned on val (paper post-processing)")
-    print("| model | box | threshold | val IoU, paper protocol | val IoU, normals too | val CV |")
-    print("|---|---|---|---|---|---|")
+    print("| model | box | threshold | val IoU, paper protocol | val IoU, normals too | val CV | TP / FP / FN px |")
+    print("|---|---|---|---|---|---|---|")
     for folder, model in zip(args.models, models, strict=True):
         split = _load_split(args.data, "val", frame, model)
         method = _Method("coin", model, None, s, None)
@@ -40,7 +40,8 @@ def main() -> None:
         box = "–" if crop is None else f"{crop.size_mm[0]:g} x {crop.size_mm[1]:g} mm"
         print(
             f"| {folder} | {box} | {tuned['threshold']:.3f} | {tuned['val_micro_iou']:.3f} | "
-            f"{sc['micro_iou_with_normals']:.3f} | {sc['cv']:.3f} ({sc['cv_n']}) |"
+            f"{sc['micro_iou_with_normals']:.3f} | {sc['cv']:.3f} ({sc['cv_n']}) | "
+            f"{' / '.join(map(str, sc['tp_fp_fn']))} |"
         )
 
 

@@ -54,6 +54,8 @@ def test_the_baselines_are_rows_with_their_exact_figures_and_the_oracle_beats_bo
     # with the 6 normal slices, the host marks 1024 false positives on each
     assert host["micro_iou_with_normals"] == pytest.approx(N_AB * AREA / (2 * N_AB * PIXELS))
     assert host["fp_pixels_on_normals"] == N_AB * PIXELS and host["normals_marked"] == N_AB
+    assert host["tp_fp_fn"] == [N_AB * AREA, N_AB * (PIXELS - AREA), 0]
+    assert host["tp_fp_fn_with_normals"] == [N_AB * AREA, N_AB * (2 * PIXELS - AREA), 0]
     # the blob detector calls exactly the 6 squares abnormal, so the gate removes the normal slices
     assert gated["gate"]["samples_called_abnormal"] == N_AB
     assert gated["micro_iou"] == pytest.approx(host["micro_iou"])

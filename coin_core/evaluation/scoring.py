@@ -61,6 +61,7 @@ class SampleScores:
         for suffix, sel in (("", ab), ("_with_normals", np.ones_like(ab))):
             c = tuned[sel]
             total = c.sum(0).tolist() if c.size else [0, 0, 0]
+            out[f"tp_fp_fn{suffix}"] = [int(v) for v in total]
             out[f"micro_iou{suffix}"] = iou_from_counts(*total)
             out[f"micro_dice{suffix}"] = dice_from_counts(*total)
             out[f"micro_iou{suffix}_ci"] = ratio_interval(
