@@ -29,7 +29,8 @@ def main() -> None:
     models = [load_model(m, device="cpu") for m in args.models]
     frame = int(models[0].card.input_size)
     print(f"val split of {args.data}, frame {frame} px; threshold tuned on val (paper post-processing)")
-    print("| model | box | threshold | val IoU, paper protocol | val IoU, normals too | val CV | TP / FP / FN px |")
+    head = "model | box | threshold | val IoU, paper protocol | val IoU, normals too | val CV | TP/FP/FN px"
+    print(f"| {head} |")
     print("|---|---|---|---|---|---|---|")
     for folder, model in zip(args.models, models, strict=True):
         split = _load_split(args.data, "val", frame, model)
