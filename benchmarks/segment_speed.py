@@ -28,7 +28,8 @@ network slices/s, total seconds (read + segment + write), peak RSS of the child.
   in eager torch, then the multiply-adds per slice and what 4x the reference would ask of one core.
   ``--configs a,b,...`` times a subset (starting ``reference,ours_fp32``), ``--batches N`` sets the
   timed rounds of 8 slices per child. The host-slice filter's share of the work is measured end to
-  end by ``benchmarks/host_filter_speed.py``;
+  end by ``benchmarks/host_filter_speed.py`` (demo model) and ``benchmarks/paper_e2e_speed.py``
+  (paper-size model, the reference form against ours);
 * the reference-style baseline: paper-size E + G, fp32, contiguous layout, batch 8, 256 x 256,
   random input, up-sampling then 3x3 conv at the high resolution, as the reference code runs it
   (slices/s), for the 4x target (our generator computes that pair in sub-pixel form,
