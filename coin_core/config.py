@@ -88,6 +88,8 @@ class GanConfig:
         ema_decay: exponential moving average of the E+G weights (0: off, the paper). When on,
             validation and the saved model use the averaged weights (decay warmed up as
             min(decay, (1 + u) / (10 + u)) over the u-th E+G update). Optional key, default 0.
+        augment_flip: mirror a seeded random half of every GAN batch left-right (off: the paper,
+            which trains the GAN without augmentation; docs/recipes.md). Optional key.
     """
 
     batch_size: int = field(metadata=_range(1))
@@ -99,6 +101,7 @@ class GanConfig:
     log_every: int = field(metadata=_range(1))
     val_max_batches: int | None = field(metadata=_range(1))
     ema_decay: float = field(default=0.0, metadata=_range(0.0, 1.0, hi_open=True))
+    augment_flip: bool = False
 
 
 @dataclass(frozen=True)

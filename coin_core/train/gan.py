@@ -202,6 +202,8 @@ class _GanRun:
     def _train_step(self, images: torch.Tensor) -> None:
         cfg, dev = self.cfg, self.device
         x = loop.to_input(images, dev, cfg.channels_last)
+        if cfg.gan.augment_flip:
+            x = loop.flip_half(x, cfg.seed, self.step)
         with loop.autocast(dev, cfg.amp, cfg.amp_dtype):
             cond = conditions(cfg.method, self.classifier, x, cfg.model.generator.num_bins)
         if self.step % cfg.gan.gen_update_freq == 0:

@@ -52,6 +52,20 @@ def batches_per_epoch(n: int, batch_size: int, info: DistInfo, what: str) -> int
     return count
 
 
+def flip_half(x: torch.Tensor, seed: int, step: int) -> torch.Tensor:
+    """``x`` [B,C,H,W] with a random half of its samples mirrored left-right (the last axis).
+
+    Which samples are mirrored depends only on (``seed``, ``step``), so a resumed run mirrors the same
+    ones. Each sample is mirrored with probability 1/2, independently.
+    """
+    gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(step))
+    pick = torch.rand(x.shape[0], generator=gen) < 0.5
+    if not bool(pick.any()):
+        return x
+    pick = pick.to(x.device).view(-1, *([1] * (x.dim() - 1)))
+    return torch.where(pick, x.flip(-1), x)
+
+
 def make_loader(dataset: Any, batches: list[list[int]], num_workers: int, device: torch.device):
     """A DataLoader yielding the given index batches in order."""
     from torch.utils.data import DataLoader
