@@ -131,6 +131,26 @@ def test_resume_refuses_a_changed_loss_weight(splits, tmp_path):
         fit_gan(changed, train, val, _classifier(cfg), tmp_path, resume=True, device="cpu")
 
 
+def test_a_checkpoint_older_than_an_optional_key_resumes_but_a_real_change_is_refused(splits, tmp_path):
+    # a checkpoint written before gan.augment_flip / gan.ema_decay existed ran with their defaults
+    import json
+
+    train, val = splits
+    cfg = _cfg(**{"gan.max_steps": 2})
+    fit_gan(cfg, train, val, _classifier(cfg), tmp_path, device="cpu")
+    state = latest_checkpoint(tmp_path) / "state.json"
+    meta = json.loads(state.read_text())
+    for key in ("augment_flip", "ema_decay"):
+        del meta["config"]["gan"][key]
+    state.write_text(json.dumps(meta))
+    resumed = fit_gan(_cfg(**{"gan.max_steps": 4}), train, val, _classifier(cfg), tmp_path, resume=True,
+                      device="cpu")  # fmt: skip
+    assert resumed.step == 4
+    flipped = _cfg(**{"gan.max_steps": 6, "gan.augment_flip": True})
+    with pytest.raises(CoinError, match=r"gan\.augment_flip: False -> True"):
+        fit_gan(flipped, train, val, _classifier(cfg), tmp_path, resume=True, device="cpu")
+
+
 def test_channels_last_computes_the_same_losses(splits, tmp_path):
     # first-step losses (before any update) agree; later weights differ by Adam's ±lr on near-zero grads
     train, val = splits
