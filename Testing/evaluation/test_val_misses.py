@@ -1,4 +1,4 @@
-"""benchmarks/val_misses.py: which group each abnormal sample's missed pixels fall in (arrays written here)."""
+"""benchmarks/val_misses.py: the group of each abnormal sample's missed pixels (arrays written here)."""
 
 from __future__ import annotations
 
