@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from coin_core.config import load_config
 from coin_core.errors import CoinError
 
 FORMAT = "coin-checkpoint/1"
@@ -218,7 +219,16 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def check_compatible(now: dict[str, Any], then: dict[str, Any], folder: Path) -> None:
-    """Raise a CoinError listing the config keys (other than schedule keys) that differ."""
+    """Raise a CoinError listing the config keys (other than schedule keys) that differ.
+
+    ``then`` (a stored config) is read through the config loader first, so an optional key it
+    predates (e.g. ``gan.augment_flip``) counts as its default, which is what that run used; a stored
+    config that no longer loads is compared as it is (and the differing keys are named).
+    """
+    try:
+        then = load_config(then).to_dict()
+    except CoinError:
+        pass
     a, b = _flatten(now), _flatten(then)
     diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k not in RESUMABLE_CHANGES)
     if diff:

@@ -415,7 +415,7 @@ class _GanRun:
                     message=f"Skipped checkpoint {bad.name}: it cannot be read ({why}); using {folder.name}.",
                 )
             )
-        ckpt.check_compatible(self.cfg.to_dict(), _with_defaults(meta.get("config", {})), folder)
+        ckpt.check_compatible(self.cfg.to_dict(), meta.get("config", {}), folder)
         try:
             ckpt.load_module("encoder", self.cf.encoder, tensors)
             ckpt.load_module("generator", self.cf.generator, tensors)
@@ -445,21 +445,6 @@ class _GanRun:
                 stage="gan", done=self.step, total=self.total_steps, message=f"Resumed from {folder}"
             )
         )
-
-
-def _with_defaults(stored: dict) -> dict:
-    """A checkpoint's config with the optional keys it predates filled in with their defaults.
-
-    A checkpoint written before an optional key existed (e.g. ``gan.augment_flip``) ran with that
-    key's default; comparing it as missing would refuse a resume that is in fact consistent. A stored
-    config that no longer loads is compared as it is (and the differing keys are named).
-    """
-    from coin_core.config import load_config
-
-    try:
-        return load_config(stored).to_dict()
-    except CoinError:
-        return stored
 
 
 def _frozen_copy(classifier: nn.Module, device: torch.device, fmt: torch.memory_format) -> nn.Module:
