@@ -2,7 +2,9 @@
 
 For each model: the threshold that maximises the micro IoU over the val split's abnormal samples
 (``coin evaluate``'s own tuning routine), that IoU, the IoU at the same threshold with the normal val
-samples counted too, and the counterfactual validity on val. Every model is scored in the frame of
+samples counted too, and the counterfactual validity on val; then the two baselines that know nothing
+about lesions (the host organ on every abnormal sample, and where the first model's classifier says
+abnormal), scored on the same val samples. Every model is scored in the frame of
 the first one (its input size over the whole slice); a model with a host-organ box has its maps
 pasted back into that frame first (docs/recipes.md, "Host-organ box"), as in ``coin evaluate``.
 
@@ -15,7 +17,14 @@ import argparse
 
 import torch
 
-from coin_core.evaluation.evaluate import EvaluationSettings, _load_split, _Method, _score, _tune
+from coin_core.evaluation.evaluate import (
+    EvaluationSettings,
+    _load_split,
+    _Method,
+    _score,
+    _score_baselines,
+    _tune,
+)
 from coin_core.modelfile import load_model
 
 
@@ -43,6 +52,13 @@ def main() -> None:
             f"| {folder} | {box} | {tuned['threshold']:.3f} | {tuned['val_micro_iou']:.3f} | "
             f"{sc['micro_iou_with_normals']:.3f} | {sc['cv']:.3f} ({sc['cv_n']}) | "
             f"{' / '.join(map(str, sc['tp_fp_fn']))} |"
+        )
+    split = _load_split(args.data, "val", frame, models[0])
+    for row in _score_baselines(models[0], split, s, None, None).values():
+        counts = " / ".join(map(str, row.get("tp_fp_fn") or ["–"]))
+        print(
+            f"| {row['label']} | – | – | {row['micro_iou']:.3f} | {row['micro_iou_with_normals']:.3f} | – "
+            f"| {counts} |"
         )
 
 
