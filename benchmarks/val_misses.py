@@ -94,4 +94,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from coin_core.errors import CoinError
+
+    try:
+        main()
+    except CoinError as err:  # a wrong path or folder: the message, not a traceback
+        raise SystemExit(f"val_misses: error: {err}") from None
