@@ -26,7 +26,7 @@ from coin_core import __version__
 from coin_core.data.window import IntensityWindow
 from coin_core.errors import CoinError
 from coin_core.fileutil import OutputSet, atomic_path
-from coin_core.infer.postprocess import DEFAULT_THRESHOLD
+from coin_core.infer.postprocess import DEFAULT_MARGIN_MM, DEFAULT_THRESHOLD, MAX_MARGIN_MM
 from coin_core.models.config import NetworkConfig
 
 FORMAT_VERSION = 1
@@ -49,6 +49,8 @@ class ModelCard:
         threshold_source: where the threshold comes from (None: not recorded, cards written before
             thresholds were tuned; see :func:`threshold_source`), e.g. ``{"method": "val-tuned micro
             IoU", "split": "val", "post_processing": "paper", ...}``.
+        margin_mm: default mask margin in mm, tuned on val with the threshold (the cleaned mask is
+            grown in-plane by it; 0 = none, the paper; cards written before margins read as 0).
         label_names: names of class 0 and class 1.
         training_data: summary of the training set (source, slice counts, ...).
         validation_metrics: numbers measured on the validation split.
@@ -67,6 +69,7 @@ class ModelCard:
     window: IntensityWindow
     threshold: float = DEFAULT_THRESHOLD
     threshold_source: dict[str, Any] | None = None
+    margin_mm: float = DEFAULT_MARGIN_MM
     label_names: tuple[str, str] = ("normal", "abnormal")
     training_data: dict[str, Any] = field(default_factory=dict)
     validation_metrics: dict[str, Any] = field(default_factory=dict)
@@ -86,6 +89,7 @@ class ModelCard:
             "window": self.window.to_dict(),
             "threshold": self.threshold,
             "threshold_source": self.threshold_source,
+            "margin_mm": self.margin_mm,
             "label_names": list(self.label_names),
             "training_data": self.training_data,
             "validation_metrics": self.validation_metrics,
@@ -137,6 +141,16 @@ class ModelCard:
         ):
             raise CoinError(f"{source}: threshold must be a number in [0, 1], got {threshold!r}.", _REEXPORT)
         source_info = _threshold_source(d.get("threshold_source"), source)
+        margin = d.get("margin_mm", DEFAULT_MARGIN_MM)
+        if (
+            isinstance(margin, bool)
+            or not isinstance(margin, (int, float))
+            or not 0.0 <= margin <= MAX_MARGIN_MM
+        ):
+            raise CoinError(
+                f"{source}: margin_mm must be millimetres in [0, {MAX_MARGIN_MM:g}], got {margin!r}.",
+                _REEXPORT,
+            )
         names = d.get("label_names", ["normal", "abnormal"])
         if not (isinstance(names, list) and len(names) == 2 and all(isinstance(n, str) for n in names)):
             raise CoinError(f"{source}: label_names must be two strings, got {names!r}.", _REEXPORT)
@@ -147,6 +161,7 @@ class ModelCard:
             window=window,
             threshold=float(threshold),
             threshold_source=source_info,
+            margin_mm=float(margin),
             label_names=(names[0], names[1]),
             training_data=dict(d.get("training_data") or {}),
             validation_metrics=dict(d.get("validation_metrics") or {}),
@@ -169,6 +184,7 @@ CARD_KEYS = (
     "window",
     "threshold",
     "threshold_source",
+    "margin_mm",
     "label_names",
     "training_data",
     "validation_metrics",
@@ -240,8 +256,15 @@ def threshold_source(
     }
 
 
-def write_threshold(folder: str | os.PathLike[str], threshold: float, source: dict[str, Any]) -> Path:
-    """Set ``threshold`` and ``threshold_source`` in ``folder/model.json`` atomically; return its path.
+def write_threshold(
+    folder: str | os.PathLike[str],
+    threshold: float,
+    source: dict[str, Any],
+    margin_mm: float = DEFAULT_MARGIN_MM,
+) -> Path:
+    """Set ``threshold``, ``margin_mm`` and ``threshold_source`` in ``folder/model.json`` atomically.
+
+    Returns the card's path.
 
     Every other field of the card is kept as it is (also sections this version does not know). The
     updated card is validated before it replaces the old one.
@@ -250,6 +273,7 @@ def write_threshold(folder: str | os.PathLike[str], threshold: float, source: di
     path = Path(folder) / CARD
     data = json.loads(path.read_text(encoding="utf-8"))
     data["threshold"] = float(threshold)
+    data["margin_mm"] = float(margin_mm)
     data["threshold_source"] = dict(source)
     ModelCard.from_dict(data, source=str(path))
     with atomic_path(path) as tmp:

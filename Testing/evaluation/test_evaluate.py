@@ -78,7 +78,7 @@ def test_every_method_is_scored_on_the_same_slices_and_written_as_json_and_markd
         "COIN", "Singla et al.*", "RISE", "ScoreCAM", "LayerCAM", "Grad-CAM",
         "Host organ (baseline)", "Host organ where f says abnormal (baseline)",
     ]  # fmt: skip
-    assert "| COIN | yes | 1.000 [1.00, 1.00] | 1.000 [1.00, 1.00] | 1.000 | 1.000 | 0.020 |" in table
+    assert "| COIN | yes | 1.000 [1.00, 1.00] | 1.000 [1.00, 1.00] | 1.000 | 1.000 | 0.020 + 0 mm |" in table
     with pytest.raises(CoinError, match="already exist"):
         write_results(res, tmp_path / "out")
 

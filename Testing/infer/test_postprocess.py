@@ -97,3 +97,51 @@ def test_volume_input_runs_on_axial_slices_and_keeps_geometry():
     assert (out.spacing, out.origin, out.direction) == (vol.spacing, vol.origin, vol.direction)
     back = out.array.transpose(1, 2, 0)  # to canonical (k, j, i)
     assert back[2:4, 3:9, 2:8].all() and back.sum() == 72  # speck removed, squares kept
+
+
+def test_a_margin_grows_each_slice_by_euclidean_millimetres_with_its_own_pixel_size():
+    from coin_core.infer.postprocess import grow_mask
+
+    m = np.zeros((3, 9, 9), np.uint8)
+    m[:2, 4, 4] = 1  # slice 2 stays empty
+    square = grow_mask(m, 1.0, (1.0, 1.0))
+    assert square[0].sum() == 5 and square[0, 3:6, 4].all() and square[0, 4, 3:6].all()  # a plus
+    assert grow_mask(m, 1.5, (1.0, 1.0))[0].sum() == 9  # the diagonals lie at 1.41 mm
+    # rows of 2 mm, columns of 0.5 mm: 1 mm reaches two columns each side and no row
+    aniso = grow_mask(m, 1.0, (2.0, 0.5))
+    assert aniso[0].sum() == 5 and aniso[0, 4, 2:7].all()
+    per_slice = grow_mask(m, 1.0, [(1.0, 1.0), (2.0, 0.5), (1.0, 1.0)])
+    assert (per_slice[0] == square[0]).all() and (per_slice[1] == aniso[1]).all()
+    assert per_slice[2].sum() == 0
+    assert (grow_mask(m, 0.0, None) == m).all()  # no margin, no pixel size needed
+
+
+@pytest.mark.parametrize("margin", [-1.0, float("nan"), 25.0, "three"])
+def test_an_implausible_margin_is_refused(margin):
+    from coin_core.infer.postprocess import threshold_array
+
+    with pytest.raises(CoinError, match="Mask margin .* is outside"):
+        threshold_array(np.zeros((1, 8, 8), np.float32), 0.2, "none", margin, (1.0, 1.0))
+
+
+def test_a_margin_on_a_bare_array_needs_the_pixel_size():
+    from coin_core.infer.postprocess import threshold_array
+
+    with pytest.raises(CoinError, match="needs the pixel size"):
+        threshold_array(np.zeros((1, 8, 8), np.float32), 0.2, "paper", 2.0)
+
+
+def test_a_volume_margin_uses_the_volumes_own_spacing_in_any_orientation():
+    diff = np.zeros((1, 12, 12), np.float32)  # (k, j, i)
+    diff[0, 4:8, 4:8] = 0.9
+    # i spacing 0.5 mm, j spacing 2 mm: a 1 mm margin adds two columns (i) each side and no row (j)
+    vol = Volume(array=diff, spacing=(0.5, 2.0, 3.0), origin=(0, 0, 0), direction=(1, 0, 0, 0, 1, 0, 0, 0, 1))
+    out = threshold_difference(vol, 0.5, "paper", margin_mm=1.0).array
+    assert out.sum() == 4 * 8 and out[0, 4:8, 2:10].all()
+    # the same volume stored with flipped i and j axes gives the same voxels back in its own layout
+    flipped = Volume(
+        array=diff[:, ::-1, ::-1].copy(), spacing=(0.5, 2.0, 3.0), origin=(0, 0, 0),
+        direction=(-1, 0, 0, 0, -1, 0, 0, 0, 1),
+    )  # fmt: skip
+    out_f = threshold_difference(flipped, 0.5, "paper", margin_mm=1.0).array
+    assert (out_f[:, ::-1, ::-1] == out).all()

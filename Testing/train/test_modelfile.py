@@ -149,3 +149,27 @@ def test_a_tuned_threshold_and_its_source_are_written_in_place_keeping_every_oth
     path.write_text(json.dumps(new))
     with pytest.raises(CoinError, match="threshold_source must be an object"):
         read_card(tmp_path / "m")
+
+
+def test_the_mask_margin_is_written_with_the_threshold_and_old_cards_read_as_no_margin(
+    tmp_path, tiny_config, trained_like
+):
+    from coin_core.modelfile import threshold_source, write_threshold
+
+    _save(tmp_path / "m", tiny_config, trained_like)
+    path = tmp_path / "m" / "model.json"
+    doc = json.loads(path.read_text())
+    del doc["margin_mm"]  # a card written before margins existed
+    path.write_text(json.dumps(doc))
+    assert read_card(tmp_path / "m").margin_mm == 0.0
+    src = threshold_source("val", "paper", 0.45, 12, margins_mm=[0.0, 1.0, 2.0, 3.0])
+    write_threshold(tmp_path / "m", 0.08, src, margin_mm=3.0)
+    card = read_card(tmp_path / "m")
+    assert (card.threshold, card.margin_mm, card.threshold_source["margins_mm"]) == (0.08, 3.0, [0, 1, 2, 3])
+    assert load_model(tmp_path / "m", device="cpu").card.margin_mm == 3.0
+    for bad in (-1, 50, "3 mm", True):
+        doc = json.loads(path.read_text())
+        doc["margin_mm"] = bad
+        path.write_text(json.dumps(doc))
+        with pytest.raises(CoinError, match=r"margin_mm must be millimetres in \[0, 20\]"):
+            read_card(tmp_path / "m")

@@ -101,8 +101,10 @@ def test_classifier_then_train_with_it_ends_with_a_loadable_model(tiny_bench, tm
     assert (
         src["method"] == "val-tuned micro IoU" and src["split"] == "val" and src["post_processing"] == "paper"
     )
-    tuned = tune_threshold(model, load_split(tiny_bench, "val", model.card.input_size))
+    tuned = tune_threshold(model, tiny_bench)  # in coin evaluate's frame, margin included
     assert card["threshold"] == tuned["threshold"] and src["val_micro_iou"] == tuned["val_micro_iou"]
+    assert card["margin_mm"] == tuned["margin_mm"] and src["margins_mm"] == tuned["sweep"]["margins_mm"]
+    assert src["margins_mm"] == [0, 1, 2, 3, 4, 5, 6]  # the tiny bench records its pixel size
     lines = [json.loads(line) for line in events.read_text().splitlines()]
     assert [e["done"] for e in lines if e["stage"] == "gan"] == [1, 2, 3, 4]
     assert all("eta_s" in e["metrics"] for e in lines if e["stage"] == "gan")

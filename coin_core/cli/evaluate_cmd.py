@@ -19,7 +19,7 @@ import sys
 
 from coin_core.cli.progress_bar import Reporter, add_progress_option
 from coin_core.evaluation.bootstrap import RESAMPLES
-from coin_core.evaluation.thresholds import POSTPROCESS_CHOICES
+from coin_core.evaluation.thresholds import MARGIN_GRID_MM, POSTPROCESS_CHOICES
 from coin_core.infer.postprocess import DEFAULT_POSTPROCESS
 
 
@@ -68,6 +68,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"clean-up for every method ({DEFAULT_POSTPROCESS})",
     )
     p.add_argument(
+        "--margins",
+        default=",".join(f"{m:g}" for m in MARGIN_GRID_MM),
+        metavar="MM,MM,...",
+        help="mask margins (mm) tuned on val jointly with the threshold, for every method "
+        f"({','.join(f'{m:g}' for m in MARGIN_GRID_MM)}; 0 = the paper's masks, no margin)",
+    )
+    p.add_argument(
         "--max-val-slices", type=int, default=None, help="cap on abnormal val slices used for tuning"
     )
     p.add_argument("--batch-size", type=int, default=16)
@@ -90,6 +97,18 @@ def _methods(args: argparse.Namespace) -> tuple[str, ...]:
     if args.methods:
         return tuple(m.strip().lower() for m in args.methods.split(",") if m.strip())
     return tuple(m for m in ALL_METHODS if m != "singla" or args.singla_model)
+
+
+def _margins(text: str) -> tuple[float, ...]:
+    """``--margins`` as a tuple of millimetres."""
+    from coin_core.errors import CoinError
+
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise CoinError(
+            f"--margins expects millimetres separated by commas, got {text!r}.", "e.g. --margins 0,1,2,3."
+        ) from None
 
 
 def _compared(specs: list[str]) -> list[tuple[str, str]]:
@@ -138,6 +157,7 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
         split=args.split,
         val_split=args.val_split,
         postprocess=args.postprocess,
+        margins=_margins(args.margins),
         rise_masks=args.rise_masks,
         batch_size=args.batch_size,
         max_val_slices=args.max_val_slices,

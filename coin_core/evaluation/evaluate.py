@@ -11,7 +11,9 @@ Protocol (docs/method.md §11.3, the fair version of the paper's §8; the table:
   scorecam, layercam, gradcam).
 * Each row's threshold is chosen on the validation split (never the scored one) by maximising the
   micro IoU over its abnormal samples, with the same post-processing policy (``postprocess``) for
-  every method; the same threshold is used in both columns.
+  every method; the same threshold is used in both columns. When the BENCH knows its pixel size, a
+  mask margin (the cleaned mask grown in-plane by ``margins`` mm) is tuned jointly with it, for every
+  method alike (docs/method.md, "Mask margin").
 * Two trivial baselines that know nothing about lesions are rows of the table: the host-organ
   mask on every sample, and the host-organ mask on the samples the classifier f calls abnormal
   (p >= 0.5). A method counts only where it beats both, in both columns.
@@ -63,11 +65,13 @@ from coin_core.evaluation.report import LABELS
 from coin_core.evaluation.scoring import SampleScores, cv_interval
 from coin_core.evaluation.speckle import LESION_MARGIN_PX, PERCENTILE, Speckle
 from coin_core.evaluation.thresholds import (
+    MARGIN_GRID_MM,
     PAPER_ATTRIBUTION,
     PAPER_COUNTERFACTUAL,
     POSTPROCESS_CHOICES,
     ThresholdSweep,
     binarize,
+    check_margins,
 )
 from coin_core.infer.postprocess import DEFAULT_POSTPROCESS
 from coin_core.models.conditioning import difference_map
@@ -91,6 +95,7 @@ class EvaluationSettings:
         batch_size: slices per forward pass.
         max_val_slices: at most this many abnormal validation slices (evenly spaced) for tuning.
         thresholds: the tuning grid (None = :func:`coin_core.evaluation.thresholds.default_grid`).
+        margins: the mask margins (mm) tuned jointly with the threshold; ``(0.0,)`` = none (the paper).
         tau: CV margin.
         seed: RISE mask seed.
         inception_weights: optional safetensors file of the FID InceptionV3; when given, an
@@ -107,6 +112,7 @@ class EvaluationSettings:
     batch_size: int = 16
     max_val_slices: int | None = None
     thresholds: tuple[float, ...] | None = None
+    margins: tuple[float, ...] = MARGIN_GRID_MM
     tau: float = 0.8
     seed: int = 0
     inception_weights: str | None = None
@@ -131,6 +137,7 @@ class EvaluationSettings:
                 f"Unknown post-processing '{self.postprocess}'.",
                 f"use one of {', '.join(POSTPROCESS_CHOICES)}.",
             )
+        check_margins(self.margins)
         if self.rise_masks < 1 or self.batch_size < 1 or self.bootstrap_resamples < 1:
             raise CoinError(
                 "rise_masks, batch_size and bootstrap_resamples must be >= 1; got "
@@ -240,22 +247,33 @@ def _tune(method: _Method, split: _Split, s: EvaluationSettings, progress: Any, 
             "to tune thresholds on.",
             "evaluate on a BENCH folder built with synthetic lesions (coin data synth-lesions).",
         )
-    sweep = ThresholdSweep(s.thresholds, s.postprocess)
+    margins = s.margins if split.pixel_mm is not None else (0.0,)
+    sweep = ThresholdSweep(s.thresholds, s.postprocess, margins)
     dev = _device(method.cf_model)
     batches = [idx[i : i + s.batch_size] for i in range(0, idx.size, s.batch_size)]
     for n, b in enumerate(batches, 1):
         maps = split.to_frame(method.maps(_batch(split.inputs, b, dev))[:, 0].detach().cpu().numpy(), b)
-        sweep.update(maps, np.asarray(arrays.lesion[b]))
+        px = None if split.pixel_mm is None else split.pixel_mm[b]
+        sweep.update(maps, np.asarray(arrays.lesion[b]), px)
         check_stop(stop)
         msg = f"{method.label}: tuning on val"
         report(progress, ProgressEvent(f"{method.key}:val", n, len(batches), msg))
     res = sweep.result()
-    return {
+    out = {
         "threshold": res.best_threshold,
+        "margin_mm": res.best_margin_mm,
         "val_micro_iou": res.best_iou,
         "n_val_slices": int(idx.size),
-        "sweep": {"thresholds": res.thresholds, "micro_iou": res.ious},
+        "sweep": {
+            "thresholds": res.thresholds,
+            "micro_iou": res.ious,
+            "margins_mm": res.margins_mm,
+            "micro_iou_by_margin": res.ious_by_margin,
+        },
     }
+    if split.pixel_mm is None and any(m > 0 for m in s.margins):
+        out["margin_note"] = "no margin tuned: the BENCH does not record its pixel size (frame_pixel_mm)"
+    return out
 
 
 def tune_threshold(
@@ -264,20 +282,25 @@ def tune_threshold(
     *,
     postprocess: str = DEFAULT_POSTPROCESS,
     thresholds: tuple[float, ...] | None = None,
+    margins: tuple[float, ...] = MARGIN_GRID_MM,
     max_val_slices: int | None = None,
     batch_size: int = 16,
     progress: ProgressCallback | None = None,
     should_stop: StopCallback | None = None,
 ) -> dict:
-    """Tune a COIN model's difference threshold on a validation split (the routine ``coin evaluate`` uses).
+    """Tune a COIN model's difference threshold (and mask margin) on a validation split.
+
+    The routine ``coin evaluate`` uses, in its frame.
 
     Args:
         model: a loaded model (:class:`coin_core.modelfile.CoinModel` or the same interface).
-        val: the validation arrays (:class:`coin_core.data.benchmark.SliceArrays`) at the model's size.
-        postprocess, thresholds, max_val_slices, batch_size: as in :class:`EvaluationSettings`.
+        val: a BENCH folder (its "val" split is loaded in ``coin evaluate``'s frame, with the pixel
+            size the margin needs), or validation arrays (:class:`coin_core.data.benchmark.SliceArrays`)
+            at the model's size, whose pixel size is unknown (then no margin is tuned).
+        postprocess, thresholds, margins, max_val_slices, batch_size: as in :class:`EvaluationSettings`.
 
     Returns:
-        ``{"threshold", "val_micro_iou", "n_val_slices", "sweep"}``.
+        ``{"threshold", "margin_mm", "val_micro_iou", "n_val_slices", "sweep"}``.
 
     Raises:
         CoinError: when the split has no abnormal sample with pixel ground truth.
@@ -286,16 +309,27 @@ def tune_threshold(
         methods=("coin",),
         postprocess=postprocess,
         thresholds=thresholds,
+        margins=tuple(margins),
         max_val_slices=max_val_slices,
         batch_size=batch_size,
     )
     s.validate()
-    split = _Split(val, np.zeros(0, np.int64), 0)  # val as the model sees it: its own frame
+    if isinstance(val, (str, Path)):
+        split = _load_split(val, s.val_split, int(model.card.input_size), model)
+    else:
+        split = _Split(val, np.zeros(0, np.int64), 0)  # val as the model sees it: its own frame
     return _tune(_Method("coin", model, None, s, should_stop), split, s, progress, should_stop)
 
 
-def _counts(maps: np.ndarray, gt: np.ndarray, threshold: float, postprocess: str) -> np.ndarray:
-    return per_slice_counts(binarize(maps, threshold, postprocess), gt)
+def _counts(
+    maps: np.ndarray,
+    gt: np.ndarray,
+    threshold: float,
+    postprocess: str,
+    margin_mm: float = 0.0,
+    pixel_mm: Any = None,
+) -> np.ndarray:
+    return per_slice_counts(binarize(maps, threshold, postprocess, margin_mm, pixel_mm), gt)
 
 
 class _Split:
@@ -315,6 +349,7 @@ class _Split:
         inputs: Any = None,
         boxes: list | None = None,
         stored_size: int = 0,
+        pixel_mm: np.ndarray | None = None,
     ) -> None:
         self.arrays = arrays
         self.scored = _scored_mask(arrays)
@@ -323,6 +358,7 @@ class _Split:
         self.inputs = arrays if inputs is None else inputs
         self.boxes = boxes
         self.stored_size = stored_size
+        self.pixel_mm = pixel_mm  # (N, 2) row / column mm of the frame's pixels, None when unknown
 
     def to_frame(self, maps: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """Maps (B, s, s) of the samples ``idx`` in the model's input -> (B, S, S) in the frame."""
@@ -345,20 +381,52 @@ def _load_split(bench_dir: Any, split: str, frame: int, model: Any) -> _Split:
     arrays = load_split(bench_dir, split, size=frame if crop is not None else int(model.card.input_size))
     clusters = source_slices(arrays.case, arrays.slice_index)
     n_clusters = int(clusters.max()) + 1 if clusters.size else 0
+    # arrays saved without a benchmark.json (tests, hand-made sets) have no pixel size: no margin
+    has_meta = (Path(bench_dir) / "benchmark.json").is_file()
+    meta = read_benchmark_json(bench_dir) if has_meta or crop is not None else {}
+    pixel_mm = frame_pixel_sizes(meta, arrays.case, int(arrays.image.shape[-1]))
     if crop is None:
-        return _Split(arrays, clusters, n_clusters)
+        return _Split(arrays, clusters, n_clusters, pixel_mm=pixel_mm)
     from coin_core.data.crop import crop_arrays
 
     stored = load_split(bench_dir, split)
-    inputs, boxes = crop_arrays(stored, crop, read_benchmark_json(bench_dir), int(model.card.input_size))
-    return _Split(arrays, clusters, n_clusters, inputs, boxes, stored.size)
+    inputs, boxes = crop_arrays(stored, crop, meta, int(model.card.input_size))
+    return _Split(arrays, clusters, n_clusters, inputs, boxes, stored.size, pixel_mm)
 
 
-def _score(method: _Method, split: _Split, threshold: float, s: EvaluationSettings, progress: Any, stop: Any,
+def frame_pixel_sizes(meta: dict, case: Any, frame: int) -> np.ndarray | None:
+    """(N, 2) row / column pixel size in mm of N samples resized to ``frame`` pixels; None when unknown.
+
+    The BENCH records each case's pixel size at its stored size (``frame_pixel_mm``, benchmark.json);
+    a BENCH built before it did gives None (and no margin is tuned on it).
+    """
+    cases = meta.get("cases") or []
+    stored = meta.get("input_size")
+    sizes = []
+    for c in cases:
+        px = c.get("frame_pixel_mm") if isinstance(c, dict) else None
+        if px is None or stored is None or len(px) != 2:
+            return None
+        sizes.append([float(v) * float(stored) / float(frame) for v in px])
+    idx = np.asarray(case, dtype=np.int64)
+    if not sizes or idx.size and (idx.min() < 0 or idx.max() >= len(sizes)):
+        return None
+    return np.asarray(sizes, dtype=np.float64)[idx].reshape(-1, 2)
+
+
+def _score(method: _Method, split: _Split, tuned: dict, s: EvaluationSettings, progress: Any, stop: Any,
            inception: Any = None) -> dict:  # fmt: skip
     import torch
 
     arrays, scored = split.arrays, split.scored
+    threshold, margin = float(tuned["threshold"]), float(tuned.get("margin_mm") or 0.0)
+    if margin > 0 and split.pixel_mm is None:
+        raise CoinError(
+            f"A mask margin of {margin:g} mm was tuned, but the '{s.split}' split does not know its "
+            "pixel size.",
+            "rebuild the BENCH with coin data synth-lesions (it records frame_pixel_mm).",
+        )
+    px_all = split.pixel_mm
     # counterfactual methods run on every slice (CV and FD need them all); attributions on scored ones
     rows = np.arange(scored.size) if method.kind == "counterfactual" else np.flatnonzero(scored)
     scores = SampleScores(split.n_clusters, s.bootstrap_resamples, s.bootstrap_seed)
@@ -388,7 +456,7 @@ def _score(method: _Method, split: _Split, threshold: float, s: EvaluationSettin
             gt = np.asarray(arrays.lesion[bk])
             label = np.asarray(arrays.label[bk])
             scores.update(
-                _counts(mk, gt, threshold, s.postprocess),
+                _counts(mk, gt, threshold, s.postprocess, margin, None if margin == 0 else px_all[bk]),
                 label,
                 np.asarray(arrays.case[bk]),
                 split.clusters[bk],
@@ -571,7 +639,7 @@ def evaluate(
         if crop is not None:
             res["input_crop"] = crop.to_dict()
         res.update(tuned)
-        res.update(_score(method, split, tuned["threshold"], s, progress, should_stop, inception))
+        res.update(_score(method, split, tuned, s, progress, should_stop, inception))
         res.update(
             paper_threshold=method.paper[0],
             paper_postprocess=method.paper[1],

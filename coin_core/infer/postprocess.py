@@ -9,6 +9,12 @@ Three clean-up modes:
   object through the slices, and isolated specks on far-away slices disappear.
 * ``"none"``: the thresholded map as it is.
 
+After the clean-up, an optional **margin** grows the mask in-plane by ``margin_mm`` millimetres (every
+pixel whose centre lies within that Euclidean distance of a marked pixel, with the slice's own pixel
+size). Thresholding |x - x_cf| marks a lesion's core and misses its soft rim, where the counterfactual
+changes the image by less than the threshold; the margin that best restores the rim is tuned on val
+together with the threshold (docs/method.md, "Mask margin"). ``0`` (the paper) grows nothing.
+
 The threshold is in [0, 1] units (both images mapped to [0, 1]; the paper's 0.25) and strict:
 a voxel is lesion when ``difference > threshold``.
 """
@@ -27,6 +33,9 @@ if TYPE_CHECKING:
 POSTPROCESS_MODES = ("paper", "3d", "none")
 """Every clean-up mode (the CLI, the Slicer panel, the web page and the batch script list these)."""
 DEFAULT_POSTPROCESS = "paper"
+DEFAULT_MARGIN_MM = 0.0
+"""The mask margin when nothing else says: none (the paper). A model card carries its tuned margin."""
+MAX_MARGIN_MM = 20.0
 DEFAULT_THRESHOLD = 0.25
 """The difference threshold when nothing else says: the paper's 0.25 in [0, 1] units. A model card
 (``coin_core.modelfile.ModelCard.threshold``) defaults to it; callers take the card's value."""
@@ -73,6 +82,54 @@ def clean_slice_paper(mask2d: np.ndarray) -> np.ndarray:
     return largest_component(open_close_slice(mask2d), _SQUARE)
 
 
+def check_margin(margin_mm: float) -> float:
+    """Return ``margin_mm`` as a float when it is a plausible margin, else raise :class:`CoinError`."""
+    try:
+        m = float(margin_mm)
+    except (TypeError, ValueError):
+        m = float("nan")
+    if not 0.0 <= m <= MAX_MARGIN_MM:
+        raise CoinError(
+            f"Mask margin {margin_mm!r} mm is outside [0, {MAX_MARGIN_MM:g}] mm.",
+            "give the margin in millimetres (0 = none, the paper); the model card holds the tuned one.",
+        )
+    return m
+
+
+def _pixel_pairs(pixel_mm: Any, n: int) -> np.ndarray:
+    """``pixel_mm`` as (n, 2) row/column pixel sizes in mm: one pair for all slices, or one per slice."""
+    px = np.asarray(pixel_mm, dtype=np.float64)
+    if px.shape == (2,):
+        px = np.broadcast_to(px, (n, 2))
+    if px.shape != (n, 2) or not np.all(np.isfinite(px)) or not np.all(px > 0):
+        raise CoinError(f"Pixel sizes {px.shape} do not fit {n} slices of positive (row, column) mm.")
+    return px
+
+
+def grow_mask(mask: np.ndarray, margin_mm: float, pixel_mm: Any) -> np.ndarray:
+    """Grow every slice of a (slices, rows, cols) mask by ``margin_mm`` in-plane; returns uint8.
+
+    A pixel joins when the Euclidean distance from its centre to the nearest marked pixel's centre,
+    measured with ``pixel_mm`` (row, column spacing in mm; one pair, or one pair per slice), is at most
+    ``margin_mm``. Empty slices stay empty; ``margin_mm == 0`` returns the mask unchanged.
+    """
+    from scipy import ndimage
+
+    m = np.asarray(mask).astype(bool, copy=False)
+    if m.ndim != 3:
+        raise CoinError(f"A mask of shape {m.shape} was given; (slices, rows, cols) is needed.")
+    margin = check_margin(margin_mm)
+    out = m.astype(np.uint8)
+    if margin == 0.0:
+        return out
+    px = _pixel_pairs(pixel_mm, m.shape[0])
+    for k in range(m.shape[0]):
+        if m[k].any():
+            dist = ndimage.distance_transform_edt(~m[k], sampling=tuple(px[k]))
+            out[k] = dist <= margin + 1e-6
+    return out
+
+
 def postprocess_mask(mask: np.ndarray, mode: str = "paper") -> np.ndarray:
     """Clean a binary mask of shape (slices, rows, cols) in place of axial slices; returns uint8.
 
@@ -99,19 +156,41 @@ def postprocess_mask(mask: np.ndarray, mode: str = "paper") -> np.ndarray:
     return out
 
 
-def threshold_array(difference: np.ndarray, threshold: float, postprocess: str = "paper") -> np.ndarray:
-    """Threshold a (slices, rows, cols) difference array (axis 0 axial) and clean it; returns uint8."""
+def threshold_array(
+    difference: np.ndarray,
+    threshold: float,
+    postprocess: str = "paper",
+    margin_mm: float = DEFAULT_MARGIN_MM,
+    pixel_mm: Any = None,
+) -> np.ndarray:
+    """Threshold a (slices, rows, cols) difference array (axis 0 axial), clean it and grow it; uint8.
+
+    ``pixel_mm`` (row, column spacing in mm, or one pair per slice) is needed when ``margin_mm > 0``.
+    """
     check_postprocess(postprocess)
+    margin = check_margin(margin_mm)
+    if margin > 0 and pixel_mm is None:
+        raise CoinError("A mask margin needs the pixel size (pixel_mm).")
     if not 0.0 <= float(threshold) <= 1.0:
         raise CoinError(
             f"Threshold {threshold} is outside [0, 1].",
             "the difference map is in [0, 1] units; the paper uses 0.25.",
         )
-    return postprocess_mask(np.asarray(difference) > float(threshold), postprocess)
+    mask = postprocess_mask(np.asarray(difference) > float(threshold), postprocess)
+    return grow_mask(mask, margin, pixel_mm) if margin > 0 else mask
+
+
+def canonical_pixel_mm(canonical: Volume) -> tuple[float, float]:
+    """(row, column) pixel size in mm of a volume in canonical orientation (array axes k, j, i)."""
+    return float(canonical.spacing[1]), float(canonical.spacing[0])
 
 
 def threshold_difference(
-    difference: Volume | np.ndarray, threshold: float, postprocess: str = "paper"
+    difference: Volume | np.ndarray,
+    threshold: float,
+    postprocess: str = "paper",
+    margin_mm: float = DEFAULT_MARGIN_MM,
+    pixel_mm: Any = None,
 ) -> Any:
     """Re-threshold a difference map without running the network.
 
@@ -123,15 +202,17 @@ def threshold_difference(
             axial slices, found with ``to_canonical``), or a numpy array whose axis 0 is axial.
         threshold: in [0, 1] units; voxels with ``difference > threshold`` are lesion.
         postprocess: "paper", "3d" or "none".
+        margin_mm: grow the cleaned mask in-plane by this many millimetres (0 = the paper: none).
+        pixel_mm: (row, column) pixel size in mm of an array (a Volume knows its own).
 
     Returns:
         A uint8 mask: a Volume with the difference's geometry, or an array of the same shape.
     """
     if isinstance(difference, np.ndarray):
-        return threshold_array(difference, threshold, postprocess)
+        return threshold_array(difference, threshold, postprocess, margin_mm, pixel_mm)
     from coin_core.io import from_canonical, to_canonical
 
     canonical = to_canonical(difference)
-    mask = threshold_array(canonical.array, threshold, postprocess)
+    mask = threshold_array(canonical.array, threshold, postprocess, margin_mm, canonical_pixel_mm(canonical))
     native = np.ascontiguousarray(from_canonical(mask, difference), dtype=np.uint8)
     return difference.with_array(native)

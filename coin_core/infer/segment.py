@@ -36,7 +36,7 @@ import numpy as np
 
 from coin_core.errors import CoinError
 from coin_core.infer.overview import PreviewSlice, pick_slices
-from coin_core.infer.postprocess import check_postprocess, threshold_array
+from coin_core.infer.postprocess import check_margin, check_postprocess, threshold_array
 from coin_core.infer.precision import autocast, inference_model, resolve_precision, use_channels_last
 from coin_core.infer.views import axial_geometry, canonical_view
 from coin_core.progress import (
@@ -70,6 +70,7 @@ class SegmentationResult:
         mask: uint8 lesion mask (1 = lesion) after threshold and post-processing.
         threshold: the threshold used ([0, 1] units).
         postprocess: the post-processing mode used.
+        margin_mm: the mask margin used (mm; the cleaned mask grown in-plane by it; 0 = none).
         preview: the most abnormal slices (canonical orientation) for the overview picture.
         preview_pixel_mm: (row, column) pixel size of the preview slices.
         window: the model's intensity window (lo, hi) in HU.
@@ -89,6 +90,7 @@ class SegmentationResult:
     mask: Volume
     threshold: float
     postprocess: str
+    margin_mm: float = 0.0
     preview: list[PreviewSlice] = field(default_factory=list)
     preview_pixel_mm: tuple[float, float] = (1.0, 1.0)
     window: tuple[float, float] = (-1000.0, 1000.0)
@@ -185,6 +187,7 @@ def segment_volume(
     threshold: float | None = None,
     screening: float | None = 0.5,
     postprocess: str = "paper",
+    margin_mm: float | None = None,
     batch_size: int | None = None,
     device: str | None = "auto",
     precision: str = "auto",
@@ -203,6 +206,8 @@ def segment_volume(
         threshold: difference threshold in [0, 1] units; None = the model card's (paper: 0.25).
         screening: counterfactuals only for slices with P(abnormal) >= this; None = every slice.
         postprocess: "paper", "3d" or "none" (:mod:`coin_core.infer.postprocess`).
+        margin_mm: grow the cleaned mask in-plane by this many mm; None = the model card's (tuned
+            on val with its threshold; 0 = none, the paper).
         batch_size: slices per network call; memory grows with it, not with the volume. None picks
             one (:func:`default_batch_size`).
         device: "auto" keeps the model where it is; a name ("cpu", "cuda", ...) moves it there.
@@ -226,6 +231,7 @@ def segment_volume(
         A :class:`SegmentationResult` in the input's native geometry.
     """
     thr = _check_request(volume, model, threshold, screening, postprocess, batch_size)
+    margin = check_margin(model.card.margin_mm if margin_mm is None else margin_mm)
     hu = canonical_view(volume.array, volume.direction)  # a view: the input is not copied
     _check_inplane(hu.shape)
     slice_filter = _check_slice_filter(slice_filter, hu.shape[0])
@@ -238,12 +244,18 @@ def segment_volume(
     slices = _SliceRecord.empty(hu.shape[0])
     maps = _OutputMaps.like(volume)
     runner.run(hu, slices, maps, screening, slice_filter, gate_mode, progress, should_stop)
-    report(
-        progress, ProgressEvent("postprocess", 0, 1, f"threshold {thr:g}, post-processing '{postprocess}'")
-    )
-    mask_canon = threshold_array(maps.diff_canon, thr, postprocess)
+    what = f"threshold {thr:g}, post-processing '{postprocess}', margin {margin:g} mm"
+    report(progress, ProgressEvent("postprocess", 0, 1, what))
+    pixel_mm = axial_geometry(volume)[1]
+    mask_canon = threshold_array(maps.diff_canon, thr, postprocess, margin, pixel_mm)
     report(progress, ProgressEvent("postprocess", 1, 1, f"{int(mask_canon.sum())} lesion voxels"))
-    settings = {"threshold": thr, "postprocess": postprocess, "screening": screening, "gate_mode": gate_mode}
+    settings = {
+        "threshold": thr,
+        "postprocess": postprocess,
+        "margin_mm": margin,
+        "screening": screening,
+        "gate_mode": gate_mode,
+    }
     return _result(volume, model, hu, slices, maps, mask_canon, settings, preview_slices, runner)
 
 
@@ -586,6 +598,7 @@ def _result(
         mask=volume.with_array(np.ascontiguousarray(from_canonical(mask_canon, volume), dtype=np.uint8)),
         threshold=settings["threshold"],
         postprocess=settings["postprocess"],
+        margin_mm=settings["margin_mm"],
         preview=preview,
         preview_pixel_mm=pixel_mm,
         window=(float(window.lo), float(window.hi)),

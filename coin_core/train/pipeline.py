@@ -232,7 +232,7 @@ def train_model(
             ),
         )
         nets = (classifier, result.encoder, result.generator)
-        card = with_tuned_threshold(card, *nets, val, progress=progress, should_stop=should_stop)
+        card = with_tuned_threshold(card, *nets, val, bench=bench, progress=progress, should_stop=should_stop)
         save_model(model_dir, card, classifier, result.encoder, result.generator)
         fit_and_write(model_dir, bench, meta, classifier, train, val, progress=progress)
     ddp.barrier(info)
@@ -246,13 +246,17 @@ def with_tuned_threshold(
     generator: Any,
     val: Any,
     progress: ProgressCallback | None = None,
+    *,
+    bench: str | os.PathLike[str] | None = None,
     should_stop: StopCallback | None = None,
 ) -> Any:
-    """``card`` with the difference threshold tuned on the val split (``coin evaluate``'s routine).
+    """``card`` with the difference threshold and mask margin tuned on the val split.
 
-    The threshold maximises the micro IoU over the val split's abnormal samples with the paper's
-    post-processing; the card records how (``threshold_source``). A val split without pixel ground
-    truth keeps the paper's fixed threshold and says so.
+    ``coin evaluate``'s routine: the pair maximises the micro IoU over the val split's abnormal
+    samples with the paper's post-processing; the card records how (``threshold_source``). With
+    ``bench`` the val split is read from it in ``coin evaluate``'s frame, with the pixel size the
+    margin needs; without it, ``val`` (arrays at the model's size) is used and no margin is tuned. A val
+    split without pixel ground truth keeps the paper's fixed threshold and says so.
     """
     import dataclasses
 
@@ -269,11 +273,20 @@ def with_tuned_threshold(
         return dataclasses.replace(card, threshold_source=fixed)
     report(progress, ProgressEvent("threshold", 0, 1, "tuning the difference threshold on val"))
     nets = [getattr(m, "module", m) for m in (classifier, encoder, generator)]
-    tuned = tune_threshold(CoinModel(card, *nets), val, postprocess=pp, should_stop=should_stop)
-    source = threshold_source("val", pp, tuned["val_micro_iou"], tuned["n_val_slices"])
-    msg = f"threshold {tuned['threshold']:g} tuned on val (micro IoU {tuned['val_micro_iou']:.3f})"
+    model = CoinModel(card, *nets)
+    tuned = tune_threshold(model, val if bench is None else bench, postprocess=pp, should_stop=should_stop)
+    extra = {"margins_mm": tuned["sweep"]["margins_mm"]}
+    if "margin_note" in tuned:
+        extra["margin_note"] = tuned["margin_note"]
+    source = threshold_source("val", pp, tuned["val_micro_iou"], tuned["n_val_slices"], **extra)
+    msg = (
+        f"threshold {tuned['threshold']:g} and margin {tuned['margin_mm']:g} mm tuned on val "
+        f"(micro IoU {tuned['val_micro_iou']:.3f})"
+    )
     report(progress, ProgressEvent("threshold", 1, 1, msg))
-    return dataclasses.replace(card, threshold=tuned["threshold"], threshold_source=source)
+    return dataclasses.replace(
+        card, threshold=tuned["threshold"], margin_mm=tuned["margin_mm"], threshold_source=source
+    )
 
 
 CLASSIFIER_SHARE = 0.4
