@@ -45,7 +45,8 @@ def _bench(root: Path, *, normals_differ: bool = False) -> Path:
 
 
 def test_the_perfect_counterfactual_marks_exactly_the_lesion(tmp_path):
-    maps, truth = oracle_ceiling.oracle_maps(_bench(tmp_path / "b"), "val", 32)
+    maps, truth, pixel_mm = oracle_ceiling.oracle_maps(_bench(tmp_path / "b"), "val", 32)
+    assert pixel_mm is None  # no benchmark.json: no pixel size, so no margin is tuned
     assert maps.shape == truth.shape == (4, 32, 32)
     assert np.all(maps[~truth] == 0) and np.all(np.abs(maps[truth] - 0.3) < 2e-3)
 
