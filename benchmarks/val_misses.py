@@ -9,7 +9,8 @@ post-processing as ``coin evaluate`` (the table's frame; a host-box model's maps
 * **flipped, lesion partly marked**: some lesion pixels marked; its misses are the lesion's rim.
 
 The table says how many samples and how many missed (FN) and extra (FP) pixels each group holds. The
-threshold is the model card's (tuned on val when the model was trained) unless ``--threshold`` is given.
+threshold and mask margin are the model card's (tuned on val when the model was trained) unless
+``--threshold`` / ``--margin-mm`` are given.
 
     .venv/bin/python benchmarks/val_misses.py --data BENCH MODEL [MODEL ...]
 """
@@ -44,16 +45,20 @@ def miss_breakdown(pred: np.ndarray, truth: np.ndarray, flipped: np.ndarray) -> 
     return out
 
 
-def _model_masks(bench: str, folder: str, threshold: float | None) -> tuple[np.ndarray, ...]:
+def _model_masks(
+    bench: str, folder: str, threshold: float | None, margin_mm: float | None = None
+) -> tuple[np.ndarray, ...]:
     import torch
 
     from coin_core.evaluation.evaluate import _batch, _load_split
-    from coin_core.infer.postprocess import DEFAULT_POSTPROCESS, postprocess_mask
+    from coin_core.evaluation.thresholds import binarize
+    from coin_core.infer.postprocess import DEFAULT_POSTPROCESS
     from coin_core.modelfile import load_model
     from coin_core.models.conditioning import difference_map
 
     model = load_model(folder, device="cpu")
     thr = float(model.card.threshold if threshold is None else threshold)
+    margin = float(model.card.margin_mm if margin_mm is None else margin_mm)
     split = _load_split(bench, "val", int(model.card.input_size), model)
     a = split.arrays
     rows = np.flatnonzero(split.scored & (np.asarray(a.label) == 1))
@@ -65,9 +70,10 @@ def _model_masks(bench: str, folder: str, threshold: float | None) -> tuple[np.n
             x_cf = model.counterfactual(x).float().clamp(-1, 1)
             flipped.append(model.probability(x_cf).float().numpy() < 0.5)
         maps = split.to_frame(difference_map(x, x_cf)[:, 0].numpy(), b)
-        preds.append(postprocess_mask(maps > thr, DEFAULT_POSTPROCESS).astype(bool))
+        px = None if split.pixel_mm is None else split.pixel_mm[b]
+        preds.append(binarize(maps, thr, DEFAULT_POSTPROCESS, margin, px).astype(bool))
         truths.append(np.asarray(a.lesion[b]) > 0)
-    return np.concatenate(preds), np.concatenate(truths), np.concatenate(flipped), thr
+    return np.concatenate(preds), np.concatenate(truths), np.concatenate(flipped), thr, margin
 
 
 def main() -> None:
@@ -76,19 +82,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True)
     ap.add_argument("--threshold", type=float, default=None)
+    ap.add_argument("--margin-mm", type=float, default=None, help="mask margin in mm (the card's)")
     ap.add_argument("models", nargs="+")
     args = ap.parse_args()
     torch.set_num_threads(1)
     print(f"val split of {args.data}; abnormal samples with pixel truth; paper post-processing")
-    print("| model | threshold | group | samples | TP | FP | FN | share of all FN |")
+    print("| model | threshold + margin | group | samples | TP | FP | FN | share of all FN |")
     print("|---|---|---|---|---|---|---|---|")
     for folder in args.models:
-        pred, truth, flipped, thr = _model_masks(args.data, folder, args.threshold)
+        pred, truth, flipped, thr, margin = _model_masks(args.data, folder, args.threshold, args.margin_mm)
         res = miss_breakdown(pred, truth, flipped)
         total_fn = max(1, sum(r["fn"] for r in res.values()))
         for name, r in res.items():
             print(
-                f"| {folder} | {thr:.3f} | {name} | {r['samples']} | {r['tp']} | {r['fp']} | {r['fn']} | "
+                f"| {folder} | {thr:.3f} + {margin:g} mm | {name} | {r['samples']} | {r['tp']} | {r['fp']} | "
+                f"{r['fn']} | "
                 f"{r['fn'] / total_fn:.0%} |"
             )
 
