@@ -296,3 +296,65 @@ def test_unwritable_output_dir_is_a_clear_error(tmp_path, model_dir, phantom_fil
     proc = segment(model_dir, phantom_file, blocker / "out", "--progress", "none")
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "--output-dir" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def a_model_with_a_margin(tmp_path_factory, model_dir):  # noqa: ANN001, ANN201
+    """The tiny model with a card whose tuned threshold is 0.02 and tuned margin 4 mm."""
+    import shutil
+
+    from coin_core.modelfile import threshold_source, write_threshold
+
+    folder = Path(shutil.copytree(model_dir, tmp_path_factory.mktemp("margin") / "tiny_margin"))
+    write_threshold(folder, 0.02, threshold_source("val", "paper", 0.1, 8), margin_mm=4.0)
+    return folder
+
+
+def test_the_cards_margin_grows_the_mask_and_margin_0_gives_the_papers_mask(
+    tmp_path, a_model_with_a_margin, phantom_file
+):
+    from coin_core.infer.postprocess import threshold_difference
+
+    runs = {}
+    for label, extra in (("card", ()), ("zero", ("--margin-mm", "0"))):
+        out = tmp_path / label
+        proc = segment(
+            a_model_with_a_margin, phantom_file, out, "--progress", "jsonl", "--all-slices", *extra
+        )
+        assert proc.returncode == 0, proc.stderr
+        used = json.loads(proc.stdout.splitlines()[-1])["metrics"]
+        difference = read_volume(out / "phantom_difference.nii.gz")
+        written = read_volume(out / "phantom_lesion.seg.nrrd").array != 0
+        runs[label] = (used, difference, written)
+        progress = [
+            e["message"] for e in map(json.loads, proc.stdout.splitlines()) if e["stage"] == "postprocess"
+        ]
+        assert f"margin {used['margin_mm']:g} mm" in progress[0]
+    (card, diff_card, mask_card), (zero, diff_zero, mask_zero) = runs["card"], runs["zero"]
+    assert (card["threshold"], card["margin_mm"]) == (0.02, 4.0)  # the card's threshold and margin
+    assert (zero["threshold"], zero["margin_mm"]) == (0.02, 0.0)
+    assert np.array_equal(diff_card.array, diff_zero.array)  # the same network output, grown differently
+    expected = threshold_difference(diff_card, 0.02, "paper", margin_mm=4.0).array != 0
+    assert np.array_equal(mask_card, expected)  # exactly the library's re-threshold with the margin
+    assert np.array_equal(mask_zero, threshold_difference(diff_zero, 0.02, "paper").array != 0)
+    assert mask_zero.any() and mask_card.sum() > mask_zero.sum() and (mask_card >= mask_zero).all()
+    assert card["lesion_voxels"] == int(mask_card.sum()) and zero["lesion_voxels"] == int(mask_zero.sum())
+
+
+def test_the_summary_line_names_the_margin_used(tmp_path, a_model_with_a_margin, phantom_file):
+    proc = segment(a_model_with_a_margin, phantom_file, tmp_path, "--progress", "text", "--margin-mm", "2.5")
+    assert proc.returncode == 0, proc.stderr
+    assert "at threshold 0.02, margin 2.5 mm (post-processing 'paper')." in proc.stderr
+
+
+@pytest.mark.parametrize("value", ["-1", "25", "nan"])
+def test_an_implausible_margin_is_one_clear_error_before_anything_runs(
+    tmp_path, model_dir, phantom_file, value
+):
+    out = tmp_path / "out"
+    proc = segment(model_dir, phantom_file, out, "--progress", "jsonl", "--margin-mm", value)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "coin: error: Mask margin" in proc.stderr and "is outside [0, 20] mm" in proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [e["stage"] for e in lines] == ["error"]  # refused before the CT was read
+    assert not out.exists() or not any(out.iterdir())
