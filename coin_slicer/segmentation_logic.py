@@ -9,7 +9,8 @@ Usage without any GUI (scripts, tests, ``Slicer --python-script``)::
     # a model that looks at a box around the host organ needs the organ (docs/recipes.md "Host-organ box");
     # for other models it is optional and replaces the anatomy gate (slices without the organ are skipped)
     logic.process(ctNode, parameters, hostSegmentation=organs, hostSegmentIds=["kidney_left", "kidney_right"])
-    logic.rethreshold(outcome.outputs.segmentation, 0.4)   # no network run
+    logic.rethreshold(outcome.outputs.segmentation, 0.4)   # no network run, the run's margin
+    logic.rethreshold(outcome.outputs.segmentation, 0.4, marginMm=0)   # the paper's mask (no margin)
 
 The GUI calls ``process(...)`` without waiting, calls ``processEvents()`` from a timer and listens
 to the signals. The logic never shows dialogs: failures arrive through ``errorOccurred`` (and are
@@ -29,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from coin_core.errors import CoinError
-from coin_core.infer.postprocess import DEFAULT_POSTPROCESS
+from coin_core.infer.postprocess import DEFAULT_MARGIN_MM, DEFAULT_POSTPROCESS, check_margin
 
 from .locations import coinCoreSearchPath
 from .node_io import (
@@ -50,6 +51,8 @@ SEGMENTATION_NAME = "COIN lesion"
 SEGMENT_NAME = "lesion"
 REF_INPUT, REF_COUNTERFACTUAL, REF_DIFFERENCE = "COIN.input", "COIN.counterfactual", "COIN.difference"
 ATTR_SEGMENT_ID, ATTR_THRESHOLD, ATTR_POSTPROCESS = "COIN.segmentId", "COIN.threshold", "COIN.postprocess"
+# the mask margin (mm) the segment was grown by; segmentations made before margins have none: 0
+ATTR_MARGIN = "COIN.marginMm"
 # the model that made the segment; "1" once edited by hand; "1" while COIN itself writes the segment
 ATTR_MODEL, ATTR_EDITED, ATTR_UPDATING = "COIN.modelFolder", "COIN.edited", "COIN.updating"
 HOST_MASK_FILE = "host_organ.nrrd"  # the chosen host-organ segments, written next to the input for the worker
@@ -69,6 +72,7 @@ class SegmentationParameters:
     screening: bool = True
     threshold: float | None = None
     postprocess: str = DEFAULT_POSTPROCESS
+    marginMm: float | None = None  # grow the mask by this many mm (``--margin-mm``); None: the card's
     hostMask: str | None = None  # a label map file on the CT's grid (``coin segment --host-mask``)
     hostLabels: str | None = None  # its host-organ label ids, e.g. "2,3" (``--host-labels``; default 1)
 
@@ -77,6 +81,8 @@ class SegmentationParameters:
         args += ["--postprocess", self.postprocess]
         if self.threshold is not None:
             args += ["--threshold", f"{self.threshold:g}"]
+        if self.marginMm is not None:
+            args += ["--margin-mm", repr(float(self.marginMm))]
         if not self.screening:
             args.append("--all-slices")
         if self.hostMask:
@@ -96,6 +102,7 @@ class SegmentationOutputs:
     segmentId: str
     threshold: float
     postprocess: str
+    marginMm: float = DEFAULT_MARGIN_MM
 
 
 @dataclass
@@ -120,8 +127,14 @@ class _Run:
 
 
 def modelThreshold(modelFolder: str | Path) -> float:
-    """The model card's default threshold (``coin_core.modelfile.read_card``; cards written without one
-    hold ``coin_core.infer.postprocess.DEFAULT_THRESHOLD``).
+    """The model card's default threshold (see :func:`modelDefaults`; raises ``ValueError`` likewise)."""
+    return modelDefaults(modelFolder)[0]
+
+
+def modelDefaults(modelFolder: str | Path) -> tuple[float, float]:
+    """The model card's default threshold and mask margin in mm, as ``coin segment`` uses them (tuned
+    on val together; cards written without them hold ``coin_core.infer.postprocess.DEFAULT_THRESHOLD``
+    and ``DEFAULT_MARGIN_MM``, 0 = the paper's masks).
 
     Raises:
         ValueError: the folder has no valid model card (the message says what is wrong and what to do).
@@ -129,9 +142,25 @@ def modelThreshold(modelFolder: str | Path) -> float:
     from coin_core.modelfile import read_card
 
     try:
-        return float(read_card(Path(modelFolder).expanduser()).threshold)
+        card = read_card(Path(modelFolder).expanduser())
     except CoinError as err:
         raise ValueError(str(err)) from None
+    return float(card.threshold), float(card.margin_mm)
+
+
+def storedMarginMm(segmentationNode) -> float:
+    """The mask margin (mm) stored on a COIN segmentation; 0 for one made before margins existed.
+
+    Raises:
+        ValueError: the stored value is not a plausible margin (the message says what to do).
+    """
+    text = segmentationNode.GetAttribute(ATTR_MARGIN) if segmentationNode is not None else None
+    if text is None or text == "":
+        return DEFAULT_MARGIN_MM
+    try:
+        return check_margin(text)
+    except CoinError as err:
+        raise ValueError(f"The segmentation's {ATTR_MARGIN} attribute is not usable: {err}") from None
 
 
 def hostOrganRequirement(modelFolder: str | Path) -> str:
@@ -325,9 +354,9 @@ class SegmentationLogic:
                 if result.lastEvent.get("stage") != "done" or not files:
                     raise RuntimeError("The worker ended without listing its output files; see the log.")
                 used = result.lastEvent.get("metrics", {})
-                if "threshold" not in used or "postprocess" not in used:
+                if "threshold" not in used or "postprocess" not in used or "margin_mm" not in used:
                     raise RuntimeError(
-                        "The worker did not report the threshold and clean-up it used; "
+                        "The worker did not report the threshold, clean-up and margin it used; "
                         "reinstall the COIN extension so that coin_core and this module match."
                     )
                 outcome.outputs = self.importOutputs(
@@ -337,6 +366,7 @@ class SegmentationLogic:
                     str(used["postprocess"]),
                     run.outputSegmentation,
                     modelFolder=run.parameters.modelFolder,
+                    marginMm=float(used["margin_mm"]),
                 )
                 outcome.succeeded = True
         except Exception as err:  # any import failure must reach the user, the scene is rolled back
@@ -360,8 +390,14 @@ class SegmentationLogic:
         postprocess: str,
         outputSegmentation=None,
         modelFolder: str | None = None,
+        marginMm: float = DEFAULT_MARGIN_MM,
     ) -> SegmentationOutputs:
-        """Turn the worker's files into nodes on exactly ``inputVolume``'s grid (all-or-nothing)."""
+        """Turn the worker's files into nodes on exactly ``inputVolume``'s grid (all-or-nothing).
+
+        ``threshold``, ``postprocess`` and ``marginMm`` are what made the worker's mask (its ``done``
+        line says); they are stored on the segmentation, and ``rethreshold`` re-applies them.
+        """
+        marginMm = check_margin(marginMm)
         counterfactual = readVolumeFile(files["counterfactual"])
         difference = readVolumeFile(files["difference"])
         mask = readVolumeFile(files["segmentation"], labelmap=True)
@@ -374,7 +410,12 @@ class SegmentationLogic:
         before = {self.scene.GetNthNode(i).GetID() for i in range(self.scene.GetNumberOfNodes())}
         try:
             outputs = self._createNodes(
-                inputVolume, counterfactual, difference, mask, threshold, postprocess, outputSegmentation
+                inputVolume,
+                counterfactual,
+                difference,
+                mask,
+                (threshold, postprocess, marginMm),
+                outputSegmentation,
             )
         except Exception:
             removeNodesNotIn(self.scene, before)
@@ -385,7 +426,8 @@ class SegmentationLogic:
         outputs.segmentation.SetAttribute(ATTR_EDITED, "0")
         return outputs
 
-    def _createNodes(self, inputVolume, counterfactual, difference, mask, threshold, postprocess, segNode):
+    def _createNodes(self, inputVolume, counterfactual, difference, mask, settings, segNode):
+        threshold, postprocess, marginMm = settings
         name = inputVolume.GetName()
         created = []
         if segNode is None:
@@ -421,8 +463,9 @@ class SegmentationLogic:
         segNode.SetAttribute(ATTR_SEGMENT_ID, segmentId)
         segNode.SetAttribute(ATTR_THRESHOLD, f"{threshold:g}")
         segNode.SetAttribute(ATTR_POSTPROCESS, postprocess)
+        segNode.SetAttribute(ATTR_MARGIN, repr(marginMm))  # exact: the same voxels on re-threshold
         placeNextTo(self.scene, inputVolume, created)
-        return SegmentationOutputs(segNode, cfNode, diffNode, segmentId, threshold, postprocess)
+        return SegmentationOutputs(segNode, cfNode, diffNode, segmentId, threshold, postprocess, marginMm)
 
     @staticmethod
     def _lesionSegment(segNode) -> str:
@@ -442,11 +485,19 @@ class SegmentationLogic:
         segment.SetTag(segment.GetTerminologyEntryTagName(), TERMINOLOGY)
         return segmentId
 
-    def rethreshold(self, segmentationNode, threshold: float, postprocess: str | None = None) -> int:
+    def rethreshold(
+        self,
+        segmentationNode,
+        threshold: float,
+        postprocess: str | None = None,
+        marginMm: float | None = None,
+    ) -> int:
         """Re-threshold the stored difference map into the lesion segment; returns the voxel count.
 
-        Runs ``coin_core.infer.threshold_difference`` in this process, no network. Raises
-        ``ValueError`` when the segmentation was not made by this module.
+        Runs ``coin_core.infer.threshold_difference`` in this process, no network, with the clean-up
+        and mask margin stored on the segmentation (the run's) unless ``postprocess`` / ``marginMm``
+        override them; the ones used are stored. Raises ``ValueError`` when the segmentation was not
+        made by this module, ``CoinError`` for a threshold or margin out of range (the segment is kept).
         """
         diffNode = segmentationNode.GetNodeReference(REF_DIFFERENCE) if segmentationNode else None
         segmentId = segmentationNode.GetAttribute(ATTR_SEGMENT_ID) if segmentationNode else None
@@ -457,7 +508,8 @@ class SegmentationLogic:
         from coin_core.infer import threshold_difference
 
         postprocess = postprocess or segmentationNode.GetAttribute(ATTR_POSTPROCESS) or DEFAULT_POSTPROCESS
-        mask = threshold_difference(volumeFromNode(diffNode), float(threshold), postprocess)
+        margin = storedMarginMm(segmentationNode) if marginMm is None else check_margin(marginMm)
+        mask = threshold_difference(volumeFromNode(diffNode), float(threshold), postprocess, margin_mm=margin)
         maskArray = getattr(mask, "array", mask) > 0
         segmentationNode.SetAttribute(ATTR_UPDATING, "1")  # COIN's own write, not an edit by hand
         try:
@@ -467,6 +519,7 @@ class SegmentationLogic:
         segmentationNode.SetAttribute(ATTR_EDITED, "0")  # the threshold replaces any edit
         segmentationNode.SetAttribute(ATTR_THRESHOLD, f"{float(threshold):g}")
         segmentationNode.SetAttribute(ATTR_POSTPROCESS, postprocess)
+        segmentationNode.SetAttribute(ATTR_MARGIN, repr(margin))
         showDifference(self.scene, diffNode, float(threshold))
         self.segmentUpdated.emit(segmentationNode)
         return int(maskArray.sum())

@@ -11,7 +11,7 @@ import qt
 import slicer
 from slicer.i18n import tr as _
 
-from coin_core.infer.postprocess import POSTPROCESS_MODES
+from coin_core.infer.postprocess import MAX_MARGIN_MM, POSTPROCESS_MODES
 from coin_slicer.lesion_results import REF_LESION_TABLE, LesionResults, dicomSourceFolder
 from coin_slicer.model_catalog import defaultModelsFolder, isModelFolder, listModels
 from coin_slicer.segmentation_logic import (
@@ -21,7 +21,7 @@ from coin_slicer.segmentation_logic import (
     SegmentationParameters,
     State,
     hostOrganRequirement,
-    modelThreshold,
+    modelDefaults,
 )
 
 from .Dependencies import ensurePythonPackages, ensureTorch
@@ -54,6 +54,7 @@ class SegmentationWidget(LogicPanel):
         self.ui.postprocessComboBox.clear()
         for mode in POSTPROCESS_MODES:
             self.ui.postprocessComboBox.addItem(mode, mode)
+        self.ui.marginSpinBox.maximum = MAX_MARGIN_MM
         self.ui.applyButton.clicked.connect(self.onApplyClicked)
         self.ui.addModelFolderButton.clicked.connect(self.onAddModelFolder)
         self.ui.saveDicomSegButton.clicked.connect(self.onSaveDicomSeg)
@@ -65,6 +66,7 @@ class SegmentationWidget(LogicPanel):
             "segmentSelectionChanged(QStringList)", self.onHostSegmentsChanged
         )
         self.ui.thresholdSlider.valueChanged.connect(lambda value: self._rethresholdTimer.start())
+        self.ui.marginSpinBox.valueChanged.connect(lambda value: self._rethresholdTimer.start())
         self.ui.postprocessComboBox.currentIndexChanged.connect(lambda index: self._rethresholdTimer.start())
         self.refreshModels()
         self.onStateChanged(State.Idle)
@@ -111,8 +113,8 @@ class SegmentationWidget(LogicPanel):
         folder = self.ui.modelComboBox.itemData(index) if index >= 0 else ""
         if self._parameterNode is not None and folder and folder != self._parameterNode.modelFolder:
             self._parameterNode.modelFolder = folder
-            try:
-                self._parameterNode.threshold = modelThreshold(folder)
+            try:  # the card's tuned threshold and margin, as `coin segment` would use them
+                self._parameterNode.threshold, self._parameterNode.marginMm = modelDefaults(folder)
             except ValueError as err:  # the run would fail with the same message; say it now
                 self._reportError(str(err))
         self._updateActionButton()
@@ -199,7 +201,7 @@ class SegmentationWidget(LogicPanel):
                 if not ensurePythonPackages(slicer.util.confirmOkCancelDisplay):
                     return
             parameters = SegmentationParameters(
-                node.modelFolder, node.device, node.screening, node.threshold, node.postprocess
+                node.modelFolder, node.device, node.screening, node.threshold, node.postprocess, node.marginMm
             )
             host = node.hostSegmentation
             self.logic.process(
@@ -256,7 +258,7 @@ class SegmentationWidget(LogicPanel):
         slicer.util.setSliceViewerLayers(
             background=inputVolume, foreground=outputs.difference, foregroundOpacity=0.5
         )
-        self.ui.statusLabel.text = _("Done. Move the threshold slider to re-segment without re-running.")
+        self.ui.statusLabel.text = _("Done. Move the threshold or margin to re-segment without re-running.")
 
     def onRethreshold(self) -> None:
         node = self._parameterNode
@@ -266,13 +268,12 @@ class SegmentationWidget(LogicPanel):
         if self.logic.isRunning():
             return
         try:
-            count = self.logic.rethreshold(segmentation, node.threshold, node.postprocess)
+            count = self.logic.rethreshold(segmentation, node.threshold, node.postprocess, node.marginMm)
         except Exception as err:  # shown to the user; the segmentation keeps its last mask
             self._reportError(_("Failed to re-threshold: {error}").format(error=err))
             return
-        self.ui.statusLabel.text = _("Threshold {threshold:.2f}: {count} lesion voxels.").format(
-            threshold=node.threshold, count=count
-        )
+        text = _("Threshold {threshold:.2f}, margin {margin:g} mm: {count} lesion voxels.")
+        self.ui.statusLabel.text = text.format(threshold=node.threshold, margin=node.marginMm, count=count)
 
     def onSaveDicomSeg(self) -> None:
         """Ask for a file name and write the lesion segment as a DICOM SEG next to the source series."""

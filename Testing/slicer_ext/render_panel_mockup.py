@@ -35,6 +35,7 @@ SAMPLE = {
     "hostLineEdit": "kidney",
     "presetComboBox": "small",
     "thresholdSlider": 0.25,
+    "marginSpinBox": 2.0,
     "postprocessComboBox": "paper",
     "startButton": "Stop",
     "metricsLabel": "Validation: val/auc 0.91, val/cv 0.83",
@@ -124,6 +125,13 @@ def _control(draw, x, y, w, cls, widget, name, font, samples) -> None:
         draw.ellipse((hx - 7, y + h / 2 - 7, hx + 7, y + h / 2 + 7), fill=ACCENT)
         draw.rectangle((x + w - 60, y, x + w, y + h), fill="white", outline=FRAME)
         draw.text((x + w - 54, y + 3), f"{value:.2f}", fill=FG, font=font)
+    elif cls == "QDoubleSpinBox":
+        value = float(sample if sample is not None else _prop(widget, "value") or 0)
+        text = f"{value:.{int(_prop(widget, 'decimals') or 2)}f}{_prop(widget, 'suffix') or ''}"
+        draw.rectangle((x, y, x + 90, y + h), fill="white", outline=FRAME)
+        draw.text((x + 6, y + 3), text, fill=FG, font=font)
+        for dy, tip in ((2, 8), (h - 2, h - 8)):  # the up / down arrows
+            draw.polygon([(x + 76, y + tip), (x + 86, y + tip), (x + 81, y + dy)], fill=FG)
     elif cls == "QProgressBar":
         fraction = float(sample or 0)
         draw.rectangle((x, y, x + w, y + h), fill="white", outline=FRAME)

@@ -154,3 +154,54 @@ def test_rethresholding_a_foreign_segmentation_says_what_to_do(a_scene):
     with pytest.raises(ValueError, match="Generate counterfactual"):
         SegmentationLogic(a_scene.scene, python="unused").rethreshold(seg, 0.3)
     assert seg.GetNodeReference(REF_DIFFERENCE) is None
+
+
+def test_the_runs_margin_is_stored_and_every_rethreshold_reapplies_it(
+    a_scene, an_oblique_ct_file, worker_files
+):
+    """importOutputs stores the margin; rethreshold grows by it unless overridden and stores what it used."""
+    from coin_core.errors import CoinError
+    from coin_core.infer import threshold_difference
+    from coin_slicer.node_io import volumeFromNode
+    from coin_slicer.segmentation_logic import ATTR_MARGIN
+
+    ct = a_scene.load(an_oblique_ct_file)
+    logic = SegmentationLogic(a_scene.scene, python="unused")
+    outputs = logic.importOutputs(ct, worker_files[0], 0.25, "paper", marginMm=2.5)
+    seg = outputs.segmentation
+    assert outputs.marginMm == 2.5 and seg.GetAttribute(ATTR_MARGIN) == "2.5"
+    difference = volumeFromNode(outputs.difference)
+
+    def stored():
+        return a_scene.segmentArray(seg, outputs.segmentId, ct) > 0
+
+    grown = threshold_difference(difference, 0.3, "paper", margin_mm=2.5).array > 0
+    assert logic.rethreshold(seg, 0.3) == int(grown.sum())  # the run's margin, not 0
+    assert np.array_equal(stored(), grown)
+    plain = threshold_difference(difference, 0.3, "paper").array > 0
+    assert plain.any() and grown.sum() > plain.sum() and (grown >= plain).all()
+    assert logic.rethreshold(seg, 0.3, marginMm=0) == int(plain.sum())  # the override
+    assert np.array_equal(stored(), plain) and seg.GetAttribute(ATTR_MARGIN) == "0.0"
+    assert logic.rethreshold(seg, 0.3) == int(plain.sum())  # the override is now the stored margin
+    with pytest.raises(CoinError, match="Mask margin"):
+        logic.rethreshold(seg, 0.3, marginMm=-1.0)
+    assert np.array_equal(stored(), plain) and seg.GetAttribute(ATTR_MARGIN) == "0.0"  # kept as it was
+
+
+def test_a_segmentation_from_before_margins_rethresholds_without_one(
+    a_scene, an_oblique_ct_file, worker_files
+):
+    from coin_core.infer import threshold_difference
+    from coin_slicer.node_io import volumeFromNode
+    from coin_slicer.segmentation_logic import ATTR_MARGIN
+
+    ct = a_scene.load(an_oblique_ct_file)
+    logic = SegmentationLogic(a_scene.scene, python="unused")
+    outputs = logic.importOutputs(ct, worker_files[0], 0.25, "paper")
+    assert outputs.segmentation.GetAttribute(ATTR_MARGIN) == "0.0"  # no margin given: none
+    outputs.segmentation.RemoveAttribute(ATTR_MARGIN)  # as saved by an older version
+    expected = threshold_difference(volumeFromNode(outputs.difference), 0.2, "paper").array > 0
+    assert logic.rethreshold(outputs.segmentation, 0.2) == int(expected.sum())
+    outputs.segmentation.SetAttribute(ATTR_MARGIN, "wide")  # a hand-edited scene file
+    with pytest.raises(ValueError, match="COIN.marginMm attribute is not usable"):
+        logic.rethreshold(outputs.segmentation, 0.2)

@@ -70,8 +70,8 @@ def a_panel(monkeypatch, a_scene, tmp_path):
             getattr(ui, combo).addItem(item)
     panel = Widget.SegmentationWidget(ui, SegmentationLogic(a_scene.scene), doShowInfoWindows=False)
     node = FakeParameterNode(inputVolume=None, modelFolder="", device="cpu", screening=False, threshold=0.25,
-                             postprocess="paper", outputSegmentation=None, hostSegmentation=None,
-                             hostSegmentIds=[])  # fmt: skip
+                             marginMm=0.0, postprocess="paper", outputSegmentation=None,
+                             hostSegmentation=None, hostSegmentIds=[])  # fmt: skip
     panel.setParameterNode(node)
     yield types.SimpleNamespace(panel=panel, ui=ui, node=node, layers=layers, scene=a_scene, models=models)
     panel.cleanup()
@@ -97,6 +97,7 @@ def test_apply_waits_for_an_input_and_the_model_list_sets_the_threshold(a_panel,
 
     assert Path(node.modelFolder).resolve() == expected.resolve()
     assert node.threshold == pytest.approx(read_card(expected).threshold)  # the model card's threshold
+    assert node.marginMm == pytest.approx(read_card(expected).margin_mm)  # and its margin
     assert not ui.applyButton.enabled and ui.applyButton.toolTip == "Select an input CT volume."
     node.inputVolume = a_panel.scene.load(an_oblique_ct_file)
     node.Modified()
@@ -128,9 +129,56 @@ def test_the_button_runs_cancels_and_reruns_and_the_slider_rethresholds(a_panel,
     node.threshold = 0.9
     panel.onRethreshold()
     assert (
-        ui.statusLabel.text.startswith("Threshold 0.90:")
+        ui.statusLabel.text.startswith("Threshold 0.90, margin 0 mm:")
         and segmentation.GetAttribute("COIN.threshold") == "0.9"
     )
+
+
+def test_a_models_margin_becomes_the_default_reaches_the_worker_and_the_spin_box_regrows_the_mask(
+    a_panel, an_oblique_ct_file, recorded_argv
+):
+    """The card's margin fills the spin box; the run and every re-threshold use the panel's margin."""
+    import shutil
+
+    import numpy as np
+
+    from coin_core.infer import threshold_difference
+    from coin_core.modelfile import threshold_source, write_threshold
+    from coin_slicer.node_io import volumeFromNode
+
+    ui, node, panel = a_panel.ui, a_panel.node, a_panel.panel
+    wide = Path(shutil.copytree(a_panel.models / "tiny", a_panel.models / "wide"))
+    write_threshold(wide, 0.05, threshold_source("val", "paper", 0.2, 8), margin_mm=3.0)
+    panel.refreshModels()
+    pick = {item[0]: i for i, item in enumerate(ui.modelComboBox.items)}
+    ui.modelComboBox.setCurrentIndex(pick["tiny"])
+    assert (node.threshold, node.marginMm) == (0.25, 0.0)  # a card without a margin: the paper's masks
+    ui.modelComboBox.setCurrentIndex(pick["wide"])
+    assert (node.threshold, node.marginMm) == (0.05, 3.0)  # the card's tuned threshold and margin
+    node.inputVolume = a_panel.scene.load(an_oblique_ct_file)
+    node.Modified()
+    ui.applyButton.clicked.emit()
+    _run_until(panel, lambda: ui.statusLabel.text.startswith("Done"))
+    (argv,) = recorded_argv
+    assert float(argv[argv.index("--margin-mm") + 1]) == 3.0
+    segmentation = ui.show3DButton.segmentationNode
+    difference = volumeFromNode(segmentation.GetNodeReference("COIN.difference"))
+
+    def lesion():
+        segmentId = segmentation.GetAttribute("COIN.segmentId")
+        return a_panel.scene.segmentArray(segmentation, segmentId, node.inputVolume) > 0
+
+    grown = lesion()
+    assert np.array_equal(grown, threshold_difference(difference, 0.05, "paper", margin_mm=3.0).array > 0)
+    assert segmentation.GetAttribute("COIN.marginMm") == "3.0"
+    node.marginMm = 0.0
+    ui.marginSpinBox.valueChanged.emit(0.0)  # the spin box re-segments, like the slider
+    assert panel._rethresholdTimer.active
+    panel.onRethreshold()  # the timer's slot
+    plain = lesion()
+    assert np.array_equal(plain, threshold_difference(difference, 0.05, "paper").array > 0)
+    assert plain.any() and grown.sum() > plain.sum() and segmentation.GetAttribute("COIN.marginMm") == "0.0"
+    assert ui.statusLabel.text == f"Threshold 0.05, margin 0 mm: {int(plain.sum())} lesion voxels."
 
 
 def test_a_failed_start_is_reported_in_the_status_line(a_panel, an_oblique_ct_file, tmp_path):

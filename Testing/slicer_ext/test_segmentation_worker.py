@@ -47,9 +47,12 @@ def test_a_failed_run_leaves_the_scene_unchanged_and_surfaces_the_workers_messag
 def test_a_real_run_gives_nodes_on_the_inputs_grid_with_the_workers_mask(
     a_scene, an_oblique_ct_file, a_tiny_model
 ):
+    """The card's margin (none given) grows the worker's mask; the node stores it; a re-threshold keeps it."""
     from coin_core.infer import threshold_difference
+    from coin_core.modelfile import threshold_source, write_threshold
     from coin_slicer.node_io import volumeFromNode
 
+    write_threshold(a_tiny_model, 0.25, threshold_source("val", "paper", 0.2, 8), margin_mm=2.0)
     ct = a_scene.load(an_oblique_ct_file)
     logic = SegmentationLogic(a_scene.scene)
     events = []
@@ -61,11 +64,16 @@ def test_a_real_run_gives_nodes_on_the_inputs_grid_with_the_workers_mask(
     out = outcome.outputs
     for node in (out.counterfactual, out.difference):
         assert np.array_equal(ijkToRas(node), ijkToRas(ct))
-    # the worker's own mask, recomputed from its difference map exactly as it does
-    worker_mask = threshold_difference(volumeFromNode(out.difference), 0.05, "paper").array
+    assert (out.threshold, out.marginMm) == (0.05, 2.0) and events[-1]["metrics"]["margin_mm"] == 2.0
+    assert out.segmentation.GetAttribute("COIN.marginMm") == "2.0"
+    # the worker's own mask (oblique, anisotropic CT), recomputed from its difference map as it does
+    difference = volumeFromNode(out.difference)
+    worker_mask = threshold_difference(difference, 0.05, "paper", margin_mm=2.0).array
     lesion = a_scene.segmentArray(out.segmentation, out.segmentId, ct)
     assert np.array_equal(lesion > 0, worker_mask > 0)
     assert int((lesion > 0).sum()) == events[-1]["metrics"]["lesion_voxels"] > 0
+    assert (worker_mask > 0).sum() > (threshold_difference(difference, 0.05, "paper").array > 0).sum()
+    assert logic.rethreshold(out.segmentation, 0.05) == int((lesion > 0).sum())  # the same mask again
 
 
 def test_a_cancelled_run_leaves_the_scene_unchanged(a_scene, an_oblique_ct_file, a_tiny_model):
