@@ -12,7 +12,8 @@ writes NAME.seg.nrrd (coded segment "lesion"), NAME_counterfactual.nrrd, NAME_di
 NAME_lesions.csv (one row per connected lesion, docs/outputs.md) into --output; with --dicom-seg also
 NAME_lesion_seg.dcm, a DICOM SEG referencing the series (DICOM inputs only: any other scan fails with a
 message). A scan's files appear all together or not at all. A scan that fails is reported and skipped;
-the exit code is 1 when any scan failed.
+the exit code is 1 when any scan failed. Each scan's line names the threshold, clean-up and mask margin
+that made its mask (--threshold and --margin-mm default to the model card's, as in ``coin segment``).
 
 With --host-mask each scan gets its host organ's label map (e.g. TotalSegmentator's, on the scan's grid):
 a folder holding NAME.nii.gz (or .nii / .nrrd / .mha; for an nnU-Net image NAME_0000 also NAME), or a
@@ -35,7 +36,7 @@ SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
 
 def parseArgs(argv: list[str]) -> argparse.Namespace:
     """The command line; option choices and defaults come from coin_core (call ``importLogic`` first)."""
-    from coin_core.infer.postprocess import DEFAULT_POSTPROCESS, POSTPROCESS_MODES
+    from coin_core.infer.postprocess import DEFAULT_POSTPROCESS, MAX_MARGIN_MM, POSTPROCESS_MODES
 
     parser = argparse.ArgumentParser(prog="coin_batch.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="COIN model folder (model.json + *.safetensors)")
@@ -44,6 +45,13 @@ def parseArgs(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
     parser.add_argument("--threshold", type=float, default=None, help="difference threshold (model card's)")
     parser.add_argument("--postprocess", default=DEFAULT_POSTPROCESS, choices=POSTPROCESS_MODES)
+    parser.add_argument(
+        "--margin-mm",
+        type=float,
+        default=None,
+        metavar="MM",
+        help=f"grow the cleaned mask in-plane by MM mm, 0 to {MAX_MARGIN_MM:g} (model card's; 0 = paper)",
+    )
     parser.add_argument(
         "--all-slices", action="store_true", help="no screening: every slice gets a counterfactual"
     )
@@ -81,6 +89,19 @@ def hostOptionsError(args: argparse.Namespace, files: list[Path]) -> str:
             f"--host-mask {spec} is neither a folder nor a pattern with {{name}}, and --input holds "
             f"{len(files)} scans. What to do: give the folder of the label maps, or a pattern with {{name}}."
         )
+    return ""
+
+
+def marginError(args: argparse.Namespace) -> str:
+    """Why --margin-mm cannot work ("" when it can, or when the model card's margin is used)."""
+    from coin_core.errors import CoinError
+    from coin_core.infer.postprocess import check_margin
+
+    try:
+        if args.margin_mm is not None:
+            check_margin(args.margin_mm)
+    except CoinError as err:
+        return f"--margin-mm: {err.message} What to do: {err.hint}"
     return ""
 
 
@@ -195,10 +216,11 @@ def processOne(
     dicomSeg: bool = False,
     hostMask: Path | None = None,
     hostLabels: str | None = None,
-) -> None:
+) -> str:
     """Segment one scan and write its files (all or none); the scene is left as it was.
 
     ``hostMask``: the scan's host-organ label map (``coin segment --host-mask``), ``hostLabels`` its ids.
+    Returns what made the mask: "threshold T, post-processing 'P', margin M mm: N lesion voxels".
     """
     from coin_core.fileutil import OutputSet
     from coin_core.infer.lesion_table import write_lesions_csv
@@ -236,7 +258,12 @@ def processOne(
             writeNode(outputs.segmentation, out.tmp(files["segmentation"]), segmentation=True)
             writeNode(outputs.counterfactual, out.tmp(files["counterfactual"]))
             writeNode(outputs.difference, out.tmp(files["difference"]))
-            write_lesions_csv(results.measure(outputs.segmentation), out.tmp(files["lesions"]))
+            lesions = results.measure(outputs.segmentation)
+            write_lesions_csv(lesions, out.tmp(files["lesions"]))
+        return (
+            f"threshold {outputs.threshold:g}, post-processing '{outputs.postprocess}', margin "
+            f"{outputs.marginMm:g} mm: {sum(les.voxels for les in lesions)} lesion voxels"
+        )
     finally:
         from coin_slicer.scene_helpers import removeNodesNotIn
 
@@ -250,13 +277,13 @@ def main(argv: list[str]) -> int:
     if not files:
         print(f"coin_batch: no {', '.join(SUFFIXES)} files or DICOM folders in {args.input}", file=sys.stderr)
         return 2
-    refusal = hostOptionsError(args, files)
+    refusal = marginError(args) or hostOptionsError(args, files)
     if refusal:  # before any scan is read or any folder is made
         print(f"coin_batch: error: {refusal}", file=sys.stderr)
         return 2
     scene, volumesLogic, _keepAlive = sceneAndVolumesLogic()
     parameters = SegmentationParameters(
-        args.model, args.device, not args.all_slices, args.threshold, args.postprocess
+        args.model, args.device, not args.all_slices, args.threshold, args.postprocess, args.margin_mm
     )
     logic = SegmentationLogic(scene)
     output = Path(args.output).expanduser()
@@ -266,7 +293,7 @@ def main(argv: list[str]) -> int:
         start = time.monotonic()
         try:
             hostMask = hostMaskFor(args.host_mask, path) if args.host_mask else None
-            processOne(
+            used = processOne(
                 scene,
                 volumesLogic,
                 logic,
@@ -281,7 +308,8 @@ def main(argv: list[str]) -> int:
             failed += 1
             print(f"[{index}/{len(files)}] {path.name}: FAILED: {err}", file=sys.stderr, flush=True)
             continue
-        print(f"[{index}/{len(files)}] {path.name}: done in {time.monotonic() - start:.1f} s", flush=True)
+        seconds = time.monotonic() - start
+        print(f"[{index}/{len(files)}] {path.name}: done in {seconds:.1f} s ({used})", flush=True)
     print(f"coin_batch: {len(files) - failed} of {len(files)} scans written to {output}", flush=True)
     return 1 if failed else 0
 

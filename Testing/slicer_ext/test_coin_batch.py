@@ -133,3 +133,50 @@ def test_a_box_model_needs_host_masks_and_each_scan_gets_its_own(an_oblique_ct_f
     liver_only = host_slice_filter(ct, ct.with_array(organs.astype(np.uint8)), [5]) & ~host
     changed = canonical_view(difference.array, difference.direction).reshape(len(host), -1).any(axis=1)
     assert changed.any() and not changed[~host].any() and liver_only.any()
+
+
+def test_the_cards_margin_grows_every_scans_mask_and_each_line_names_it(
+    an_oblique_ct_file, tmp_path, a_scene
+):
+    """No --margin-mm: the card's; --margin-mm 0: the paper's mask; a bad value: refused before any scan."""
+    import shutil
+
+    from coin_testkit import make_tiny_model
+
+    from coin_core.infer import threshold_difference
+    from coin_core.io import read_volume
+    from coin_core.modelfile import threshold_source, write_threshold
+
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    shutil.copy(an_oblique_ct_file, scans / "patient1.nrrd")
+    model = make_tiny_model(tmp_path / "model")
+    write_threshold(model, 0.05, threshold_source("val", "paper", 0.2, 8), margin_mm=3.0)
+    cmd = [sys.executable, str(ROOT / "scripts" / "coin_batch.py"), "--model", str(model),
+           "--input", str(scans), "--device", "cpu", "--all-slices"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    ct = a_scene.load(an_oblique_ct_file)
+    masks = {}
+    for label, extra, margin in (("card", [], 3.0), ("zero", ["--margin-mm", "0"], 0.0)):
+        out = tmp_path / label
+        proc = subprocess.run([*cmd, "--output", str(out), *extra], capture_output=True, text=True,
+                              timeout=300, env=env)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        seg = a_scene.segmentationsLogic.LoadSegmentationFromFile(
+            str(out / "patient1.seg.nrrd"), False, label
+        )
+        mask = a_scene.segmentArray(seg, seg.GetSegmentation().GetNthSegmentID(0), ct) > 0
+        difference = read_volume(out / "patient1_difference.nrrd")
+        expected = threshold_difference(difference, 0.05, "paper", margin_mm=margin).array > 0
+        assert np.array_equal(mask, expected)
+        used = (
+            f"threshold 0.05, post-processing 'paper', margin {margin:g} mm: {int(mask.sum())} lesion voxels"
+        )
+        assert "patient1.nrrd: done in " in proc.stdout and f"({used})" in proc.stdout
+        masks[label] = mask
+    assert masks["zero"].any() and masks["card"].sum() > masks["zero"].sum()
+    bad = [*cmd, "--output", str(tmp_path / "bad"), "--margin-mm", "30"]
+    refused = subprocess.run(bad, capture_output=True, text=True, timeout=300, env=env)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "coin_batch: error: --margin-mm: Mask margin 30.0 mm is outside [0, 20] mm." in refused.stderr
+    assert not (tmp_path / "bad").exists()
