@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from coin_core.infer.postprocess import DEFAULT_THRESHOLD
+from coin_core.infer.postprocess import DEFAULT_MARGIN_MM, DEFAULT_THRESHOLD
 
 
 class Overlay(str, enum.Enum):
@@ -102,10 +102,12 @@ class LesionRowState:
 
 @dataclass
 class ReviewState:
-    """Reviewing a result: threshold, which image is shown, the lesion's size and its lesion table."""
+    """Reviewing a result: threshold, mask margin (mm), which image is shown, the lesion's size and its
+    lesion table."""
 
     has_result: bool = False
     threshold: float = DEFAULT_THRESHOLD
+    margin_mm: float = DEFAULT_MARGIN_MM
     overlay: Overlay = Overlay.IMAGE
     voxel_count: int = 0
     volume_ml: float = 0.0

@@ -1,6 +1,6 @@
 // Drives the COIN web review page in Debian chromium (playwright-core), as a user would:
 // open the phantom CT, try a host-organ-box model (refused, then started with the organ's label map and
-// cancelled), Generate counterfactual, move the threshold, paint, undo/redo, save.
+// cancelled), Generate counterfactual, move the threshold and the margin, paint, undo/redo, save.
 // Usage: node review_page.mjs <url> <ct-file-name> <artifacts-dir>
 // Prints one JSON object (the numbers pytest checks) on the last line of stdout.
 import { chromium } from 'playwright-core';
@@ -175,6 +175,20 @@ try {
   result.threshold_text = (await page.locator('#threshold-value').textContent()).trim();
   step('threshold moved', { count: result.count_threshold });
   result.table_threshold = await tableVoxels(page, result.count_threshold);
+
+  // the mask margin: the run's (the model card's) first, then 8 steps of 0.5 mm out and back again
+  result.margin_text_run = (await page.locator('#margin-value').textContent()).trim();
+  const marginThumb = page.locator('#margin [role=slider]');
+  await marginThumb.focus();
+  for (let i = 0; i < 8; i += 1) await page.keyboard.press('ArrowRight');
+  result.count_margin = await waitForCountChange(page, result.count_threshold, 'margin slider');
+  result.count_margin = await settledCount(page);
+  result.margin_text = (await page.locator('#margin-value').textContent()).trim();
+  result.table_margin = await tableVoxels(page, result.count_margin);
+  for (let i = 0; i < 8; i += 1) await page.keyboard.press('ArrowLeft');
+  result.count_margin_back = await waitForCountChange(page, result.count_margin, 'margin slider back');
+  result.count_margin_back = await settledCount(page);
+  step('margin moved', { grown: result.count_margin, back: result.count_margin_back });
 
   await page.locator('#effect-paint').click();
   const box = result.views[0];

@@ -2,7 +2,7 @@
 
 pytest starts ``coin web`` on a free 127.0.0.1 port with a phantom CT in a temporary data root
 (conftest.py's ``a_web_server``), then opens the URL it printed (with its secret) in the Node
-script, which uses the page like a user (open, cancel, generate, threshold,
+script, which uses the page like a user (open, cancel, generate, threshold, margin,
 paint, undo / redo, save) and reports the numbers it saw; this test checks them and the files.
 """
 
@@ -93,6 +93,10 @@ def test_review_page_generates_thresholds_edits_and_saves_in_chromium(a_web_serv
     assert result["count_generated"] > 0
     assert result["threshold_text"] == "Threshold 0.07"
     assert result["count_threshold"] > result["count_generated"]  # a lower threshold keeps more voxels
+    # the margin slider: the run's margin (the tiny model's card has none), 4 mm grows the mask, 0 again
+    assert result["margin_text_run"] == "Margin 0.0 mm" and result["margin_text"] == "Margin 4.0 mm"
+    assert result["count_margin"] > result["count_threshold"] == result["count_margin_back"]
+    assert result["table_margin"] == result["count_margin"]
     assert result["count_painted"] > result["count_threshold"]
     # the lesion table (one row per connected lesion) follows the run, the threshold and the edit
     assert result["table_rows"] >= 1

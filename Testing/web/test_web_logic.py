@@ -274,3 +274,62 @@ def test_a_box_model_runs_on_the_chosen_host_labels(a_data_root, a_boxed_model):
     kidney = host_slice_filter(ct, organs, [1])
     assert done["slice_selection"] == "host mask" and done["counterfactual_slices"] == int(kidney.sum())
     assert int(kidney.sum()) < int(host_slice_filter(ct, organs, [1, 2, 3]).sum())  # the kidney alone
+
+
+@pytest.mark.slow
+def test_the_runs_margin_is_shown_and_kept_by_the_threshold_and_client_values_are_checked(
+    a_data_root, a_tiny_model, tmp_path
+):
+    """A card margin grows the run's mask; re-thresholding keeps it; the margin slider re-grows; bad values
+    from the browser are refused with a message and the controls return to the segment's values."""
+    import shutil
+
+    from coin_core.infer import threshold_difference
+    from coin_core.modelfile import threshold_source, write_threshold
+    from coin_slicer.node_io import volumeFromNode
+
+    wide = shutil.copytree(a_tiny_model, tmp_path / "wide")
+    write_threshold(wide, 0.1, threshold_source("val", "paper", 0.2, 8), margin_mm=4.0)  # 3.6 mm pixels
+    logic = page_logic(a_data_root, [("wide", str(wide))])
+
+    async def scenario():  # noqa: ANN202
+        assert await logic.files.open("phantom.nii.gz")
+        logic.run.data.screening = False
+        assert logic.run.generate()
+        await logic.run.wait()
+
+    asyncio.run(scenario())
+    assert logic.messages.data.kind == "success", logic.messages.data.text
+    review = logic.review
+    assert (review.data.threshold, review.data.margin_mm) == (0.1, 4.0)  # the run's, from the card
+    difference = volumeFromNode(logic.session.outputs.difference)
+
+    def expected(threshold: float, margin: float) -> int:
+        return int((threshold_difference(difference, threshold, "paper", margin_mm=margin).array > 0).sum())
+
+    assert review.data.voxel_count == expected(0.1, 4.0) > expected(0.1, 0.0) > 0
+    assert review.set_threshold(0.07) == review.segment_voxel_count() == expected(0.07, 4.0)  # margin kept
+    assert review.set_margin(0.0) == review.segment_voxel_count() == expected(0.07, 0.0)
+    assert review.data.voxel_count == expected(0.07, 0.0) < expected(0.07, 4.0)
+    review.state.ready()  # as when the server starts: state changes now reach the change listeners
+    with review.state:  # what the browser's slider does: the state changes, the server applies it
+        review.data.margin_mm = 4.0
+    assert review.segment_voxel_count() == expected(0.07, 4.0)
+    assert logic.session.segmentation_node.GetAttribute("COIN.marginMm") == "4.0"
+    for bad in (25.0, -1.0, float("nan")):  # numbers a client can send that are no margin
+        logic.messages.show("")
+        with review.state:
+            review.data.margin_mm = bad
+        assert logic.messages.data.kind == "error" and "Mask margin" in logic.messages.data.text
+        assert review.segment_voxel_count() == expected(0.07, 4.0) and review.data.margin_mm == 4.0
+    with review.state:
+        review.data.threshold = 1.5
+    assert "outside [0, 1]" in logic.messages.data.text and review.data.threshold == 0.07
+    with review.state:  # not a number at all: the typed state refuses to decode it, nothing changes
+        review.data.margin_mm = "wide"
+    assert review.segment_voxel_count() == expected(0.07, 4.0)
+    for bad in ("wide", None, [2.0]):  # the same values through the server's own entry point
+        assert review.set_margin(bad) is None and "Mask margin" in logic.messages.data.text
+        assert review.set_threshold(bad, 4.0) is None and "Could not re-threshold" in logic.messages.data.text
+    assert review.segment_voxel_count() == expected(0.07, 4.0)
+    assert (review.data.threshold, review.data.margin_mm) == (0.07, 4.0)

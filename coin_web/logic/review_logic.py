@@ -1,7 +1,11 @@
-"""Reviewing a result: the threshold slider, the image / counterfactual / difference toggle, the size.
+"""Reviewing a result: the threshold and margin sliders, the image / counterfactual / difference toggle,
+the size.
 
 Re-thresholding is ``SegmentationLogic.rethreshold`` (COINSegmentation's logic, which calls
-``coin_core.infer.threshold_difference`` on the stored difference map; no network run).
+``coin_core.infer.threshold_difference`` on the stored difference map; no network run). It keeps the
+run's mask margin (the model card's, ``coin segment --margin-mm``) until the margin slider moves. Every
+value the browser sends is checked here; a bad one is answered with a message and the controls go back
+to what the segment shows.
 """
 
 from __future__ import annotations
@@ -12,6 +16,9 @@ import numpy as np
 from trame_server import Server
 from trame_slicer.app.logic import BaseLogic
 from trame_slicer.core import SlicerApp
+
+from coin_core.errors import CoinError
+from coin_core.infer.postprocess import check_margin
 
 from ..session import Session
 from ..state import LesionRowState, Overlay, ReviewState
@@ -37,47 +44,86 @@ class ReviewLogic(BaseLogic[ReviewState]):
         self.session, self.messages, self.segmentation_logic = session, messages, segmentation_logic
         if lesion_results is not None:
             lesion_results.tableUpdated.connect(self._on_lesion_table)
-        self._applied_threshold: float | None = None
+        # what made the segment now: (threshold, margin in mm); None before a result
+        self._applied: tuple[float, float] | None = None
         session.volume_changed.connect(self._on_volume_changed)
         session.result_changed.connect(self._on_result_changed)
         slicer_app.segmentation_editor.segmentation_modified.connect(self.update_count)
-        self._pending_threshold: float | None = None
+        self._pending: dict[str, object] = {}
         self.bind_changes(
-            {self.name.threshold: self._on_threshold_moved, self.name.overlay: self.set_overlay}
+            {
+                self.name.threshold: lambda value: self._on_control_moved("threshold", value),
+                self.name.margin_mm: lambda value: self._on_control_moved("margin_mm", value),
+                self.name.overlay: self.set_overlay,
+            }
         )
 
     def set_ui(self, ui) -> None:  # noqa: ANN001
         pass  # the controls are bound to the state; nothing to connect
 
-    def _on_threshold_moved(self, threshold: float) -> None:
-        # a dragged slider sends many values: apply only the latest one, once per loop turn
+    def _on_control_moved(self, key: str, value: object) -> None:
+        # a dragged slider sends many values: apply only the latest ones, once per loop turn
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            self.set_threshold(threshold)
+            self._apply({key: value})
             return
-        if self._pending_threshold is None:
-            loop.call_later(COALESCE_SECONDS, self._apply_pending_threshold)
-        self._pending_threshold = float(threshold)
+        if not self._pending:
+            loop.call_later(COALESCE_SECONDS, self._apply_pending)
+        self._pending[key] = value
 
-    def _apply_pending_threshold(self) -> None:
-        threshold, self._pending_threshold = self._pending_threshold, None
-        if threshold is not None:
-            self.set_threshold(threshold)
+    def _apply_pending(self) -> None:
+        pending, self._pending = self._pending, {}
+        if pending:
+            self._apply(pending)
 
-    def set_threshold(self, threshold: float) -> int | None:
-        """Re-threshold the difference map into the lesion segment; returns the new voxel count."""
+    def _apply(self, changes: dict[str, object]) -> None:
+        if self._applied is not None:  # a control that did not move keeps the segment's value
+            self._rethreshold(
+                changes.get("threshold", self._applied[0]), changes.get("margin_mm", self._applied[1])
+            )
+
+    def set_threshold(self, threshold: object, margin_mm: object = None) -> int | None:
+        """Re-threshold the difference map into the lesion segment; returns the new voxel count.
+
+        ``margin_mm`` None keeps the margin the segment has (the run's, until it is changed). Values
+        come from the browser: anything that is not a valid threshold or margin is refused with a
+        message, the segment stays as it is and the controls show its values again.
+        """
+        if self._applied is None:
+            return None
+        return self._rethreshold(threshold, self._applied[1] if margin_mm is None else margin_mm)
+
+    def set_margin(self, margin_mm: object) -> int | None:
+        """Grow the mask by ``margin_mm`` (mm) at the current threshold; returns the new voxel count."""
+        return self._rethreshold(self._applied[0], margin_mm) if self._applied is not None else None
+
+    def _rethreshold(self, threshold: object, margin_mm: object) -> int | None:
         seg = self.session.segmentation_node
-        if seg is None or self._applied_threshold == float(threshold):
+        if seg is None or self._applied is None:
             return None
         try:
-            count = self.segmentation_logic.rethreshold(seg, float(threshold))
-        except Exception as err:  # e.g. a segmentation without difference map: show, keep serving
-            self.messages.error(f"Could not re-threshold: {err}")
+            value, margin = float(threshold), check_margin(margin_mm)  # type: ignore[arg-type]
+        except (TypeError, ValueError, CoinError) as err:
+            return self._refuse(err)
+        if (value, margin) == self._applied:
             return None
-        self._applied_threshold = float(threshold)
+        try:
+            count = self.segmentation_logic.rethreshold(seg, value, marginMm=margin)
+        except Exception as err:  # a threshold out of range, a segmentation without difference map
+            return self._refuse(err)
+        self._applied = (value, margin)
+        with self.state:  # the controls show what made the segment (also after a call from the server)
+            self.data.threshold, self.data.margin_mm = self._applied
         self.update_count()
         return count
+
+    def _refuse(self, err: Exception) -> None:
+        self.messages.error(f"Could not re-threshold: {err}")
+        if self._applied is not None:  # the controls show what the segment shows
+            with self.state:
+                self.data.threshold, self.data.margin_mm = self._applied
+        return None
 
     def set_overlay(self, overlay: Overlay | str) -> None:
         """Show the CT, the counterfactual, or the CT with the difference map on top."""
@@ -134,7 +180,7 @@ class ReviewLogic(BaseLogic[ReviewState]):
             self.data.lesions = rows
 
     def _on_volume_changed(self, _node) -> None:  # noqa: ANN001
-        self._applied_threshold = None
+        self._applied = None
         with self.state:
             self.data.lesions = []
             self.data.has_result, self.data.overlay, self.data.voxel_count, self.data.volume_ml = (
@@ -145,10 +191,10 @@ class ReviewLogic(BaseLogic[ReviewState]):
             )
 
     def _on_result_changed(self, outputs) -> None:  # noqa: ANN001
-        self._applied_threshold = float(outputs.threshold)
+        self._applied = (float(outputs.threshold), float(outputs.marginMm))  # the run's
         with self.state:
             self.data.has_result = True
-            self.data.threshold = float(outputs.threshold)
+            self.data.threshold, self.data.margin_mm = self._applied
             self.data.overlay = Overlay.IMAGE
         self.set_overlay(Overlay.IMAGE)
         self.update_count()

@@ -1,10 +1,12 @@
-"""Threshold slider, image / counterfactual / difference toggle and the lesion's size."""
+"""Threshold and margin sliders, image / counterfactual / difference toggle and the lesion's size."""
 
 from __future__ import annotations
 
 from trame.widgets import html
 from trame.widgets.vuetify3 import VBtn, VBtnToggle, VSlider
 from trame_server.utils.typed_state import TypedState
+
+from coin_core.infer.postprocess import MAX_MARGIN_MM
 
 from ..state import Overlay, ReviewState
 
@@ -27,6 +29,23 @@ class ReviewPanelUI(html.Div):
                     min=0.01,
                     max=1.0,
                     step=0.01,
+                    disabled=(f"!{name.has_result}",),
+                    hide_details=True,
+                    density="compact",
+                )
+            html.Div(
+                f"Margin {{{{ Number({name.margin_mm}).toFixed(1) }}}} mm",
+                classes="text-subtitle-2",
+                id="margin-value",
+                title="The thresholded, cleaned mask grown in-plane by this distance (the model's tuned "
+                "margin after a run; 0 = the paper's masks).",
+            )
+            with html.Div(id="margin"):
+                VSlider(
+                    v_model=(name.margin_mm,),
+                    min=0.0,
+                    max=MAX_MARGIN_MM,
+                    step=0.5,
                     disabled=(f"!{name.has_result}",),
                     hide_details=True,
                     density="compact",
