@@ -105,8 +105,9 @@ def test_compared_models_get_labelled_rows_and_write_threshold_updates_only_the_
     assert "| COIN, new recipe |" in printed and "| COIN, paper recipe |" in printed
     card = json.loads((main_model / "model.json").read_text())
     row = data["methods"]["coin"]
-    assert card["threshold"] == row["threshold"]
+    assert card["threshold"] == row["threshold"] and card["margin_mm"] == row["margin_mm"]
     src = card["threshold_source"]
+    assert src["margins_mm"] == row["sweep"]["margins_mm"] and src["previous_margin_mm"] == 0.0
     assert src["method"] == "val-tuned micro IoU" and src["split"] == "val"
     assert src["post_processing"] == "paper" and src["val_micro_iou"] == row["val_micro_iou"]
     assert src["previous_threshold"] == 0.25 and src["written_by"] == "coin evaluate --write-threshold"
@@ -114,7 +115,7 @@ def test_compared_models_get_labelled_rows_and_write_threshold_updates_only_the_
     from coin_core.modelfile import read_card
 
     assert read_card(main_model).threshold_source == src
-    assert f"into {main_model / 'model.json'}" in printed
+    assert f"mm into {main_model / 'model.json'}" in printed
 
 
 def test_bad_compare_and_write_threshold_requests_exit_2(phantom_bench, tmp_path, capsys):
@@ -127,4 +128,8 @@ def test_bad_compare_and_write_threshold_requests_exit_2(phantom_bench, tmp_path
     assert "add coin to --methods" in capsys.readouterr().err
     assert main([*base, "--methods", "coin", "--compare-model", f"COIN={coin}"]) == 2
     assert "used twice" in capsys.readouterr().err
+    assert main([*base, "--methods", "coin", "--margins", "0,two"]) == 2
+    assert "--margins expects millimetres" in capsys.readouterr().err
+    assert main([*base, "--methods", "coin", "--margins", "0,40"]) == 2
+    assert "Mask margin 40 mm is outside" in capsys.readouterr().err
     assert json.loads((coin / "model.json").read_text()).get("threshold_source") is None

@@ -52,7 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--write-threshold",
         action="store_true",
-        help="write the main model's val-tuned threshold (coin row) into its model.json, with its source",
+        help="write the main model's val-tuned threshold and mask margin (coin row) into its model.json, "
+        "with their source",
     )
     p.add_argument(
         "--bootstrap-resamples",
@@ -205,16 +206,18 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
     print(markdown_table(results))
     print(f"wrote {js}\nwrote {md}")
     if card:
-        print(f"wrote threshold {results['methods']['coin']['threshold']:g} into {card}")
+        row = results["methods"]["coin"]
+        print(f"wrote threshold {row['threshold']:g} and margin {row.get('margin_mm') or 0:g} mm into {card}")
     return 0
 
 
 def _write_threshold(args: argparse.Namespace, results: dict):  # noqa: ANN202 - a Path
-    """Store the main model's tuned threshold, with how it was found, in its model card."""
+    """Store the main model's tuned threshold and margin, with how they were found, in its model card."""
     from coin_core.modelfile import read_card, threshold_source, write_threshold
 
     row = results["methods"]["coin"]
     s = results["settings"]
+    before = read_card(args.model)
     source = threshold_source(
         results["val_split"],
         s["postprocess"],
@@ -222,7 +225,9 @@ def _write_threshold(args: argparse.Namespace, results: dict):  # noqa: ANN202 -
         row["n_val_slices"],
         bench=str(args.data),
         grid="default" if s.get("thresholds") is None else s["thresholds"],
-        previous_threshold=read_card(args.model).threshold,
+        margins_mm=row.get("sweep", {}).get("margins_mm"),
+        previous_threshold=before.threshold,
+        previous_margin_mm=before.margin_mm,
         written_by="coin evaluate --write-threshold",
     )
-    return write_threshold(args.model, row["threshold"], source)
+    return write_threshold(args.model, row["threshold"], source, float(row.get("margin_mm") or 0.0))

@@ -89,8 +89,9 @@ def check_margin(margin_mm: float) -> float:
     except (TypeError, ValueError):
         m = float("nan")
     if not 0.0 <= m <= MAX_MARGIN_MM:
+        shown = repr(margin_mm) if isinstance(margin_mm, str) else f"{m:g}"
         raise CoinError(
-            f"Mask margin {margin_mm!r} mm is outside [0, {MAX_MARGIN_MM:g}] mm.",
+            f"Mask margin {shown} mm is outside [0, {MAX_MARGIN_MM:g}] mm.",
             "give the margin in millimetres (0 = none, the paper); the model card holds the tuned one.",
         )
     return m
