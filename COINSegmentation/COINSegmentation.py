@@ -31,7 +31,9 @@ class COINSegmentation(ScriptedLoadableModule):
         self.parent.helpText = _(
             "Generate a lesion-free counterfactual of a CT volume with a COIN model, show the difference "
             "map as an overlay and segment the lesion by thresholding it. The network runs in a background "
-            "process; click the button again to cancel. Move the threshold slider to re-segment at once."
+            "process; click the button again to cancel. Move the threshold slider or the margin (mm the "
+            "mask is grown by; the model's tuned margin by default, 0 = the paper's masks) to re-segment "
+            "at once."
         )
         self.parent.acknowledgementText = _(
             "Method: Shvetsov et al., 'COIN: Counterfactual inpainting for weakly supervised semantic "
