@@ -178,5 +178,6 @@ def test_the_cards_margin_grows_every_scans_mask_and_each_line_names_it(
     bad = [*cmd, "--output", str(tmp_path / "bad"), "--margin-mm", "30"]
     refused = subprocess.run(bad, capture_output=True, text=True, timeout=300, env=env)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
-    assert "coin_batch: error: --margin-mm: Mask margin 30.0 mm is outside [0, 20] mm." in refused.stderr
+    assert "coin_batch: error: --margin-mm: Mask margin 30" in refused.stderr
+    assert "is outside [0, 20] mm. What to do: " in refused.stderr
     assert not (tmp_path / "bad").exists()

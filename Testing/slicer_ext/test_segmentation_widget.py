@@ -129,7 +129,7 @@ def test_the_button_runs_cancels_and_reruns_and_the_slider_rethresholds(a_panel,
     node.threshold = 0.9
     panel.onRethreshold()
     assert (
-        ui.statusLabel.text.startswith("Threshold 0.90, margin 0 mm:")
+        ui.statusLabel.text.startswith(f"Threshold 0.90, margin {node.marginMm:g} mm:")
         and segmentation.GetAttribute("COIN.threshold") == "0.9"
     )
 
