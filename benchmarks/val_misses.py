@@ -96,8 +96,7 @@ def main() -> None:
         for name, r in res.items():
             print(
                 f"| {folder} | {thr:.3f} + {margin:g} mm | {name} | {r['samples']} | {r['tp']} | {r['fp']} | "
-                f"{r['fn']} | "
-                f"{r['fn'] / total_fn:.0%} |"
+                f"{r['fn']} | {r['fn'] / total_fn:.0%} |"
             )
 
 

@@ -397,21 +397,22 @@ def _load_split(bench_dir: Any, split: str, frame: int, model: Any) -> _Split:
 def frame_pixel_sizes(meta: dict, case: Any, frame: int) -> np.ndarray | None:
     """(N, 2) row / column pixel size in mm of N samples resized to ``frame`` pixels; None when unknown.
 
-    The BENCH records each case's pixel size at its stored size (``frame_pixel_mm``, benchmark.json);
-    a BENCH built before it did gives None (and no margin is tuned on it).
+    The BENCH records each case's pixel size at its stored size (``frame_pixel_mm``, benchmark.json;
+    :func:`coin_core.data.crop.frame_pixel_mm`); a BENCH built before it did gives None (and no margin
+    is tuned on it).
     """
-    cases = meta.get("cases") or []
+    from coin_core.data.crop import frame_pixel_mm
+
     stored = meta.get("input_size")
-    sizes = []
-    for c in cases:
-        px = c.get("frame_pixel_mm") if isinstance(c, dict) else None
-        if px is None or stored is None or len(px) != 2:
-            return None
-        sizes.append([float(v) * float(stored) / float(frame) for v in px])
-    idx = np.asarray(case, dtype=np.int64)
-    if not sizes or idx.size and (idx.min() < 0 or idx.max() >= len(sizes)):
+    idx = np.asarray(case, dtype=np.int64).reshape(-1)
+    try:
+        per_case = {int(c): frame_pixel_mm(meta, int(c)) for c in np.unique(idx)}
+    except CoinError:
         return None
-    return np.asarray(sizes, dtype=np.float64)[idx].reshape(-1, 2)
+    if stored is None:
+        return None
+    sizes = np.asarray([per_case[int(c)] for c in idx], dtype=np.float64).reshape(-1, 2)
+    return sizes * float(stored) / float(frame)
 
 
 def _score(method: _Method, split: _Split, tuned: dict, s: EvaluationSettings, progress: Any, stop: Any,

@@ -22,6 +22,8 @@ from coin_core.infer.postprocess import (
     DEFAULT_THRESHOLD,
     check_margin,
     grow_mask,
+    margin_distances,
+    within_margin,
 )
 
 # docs/method.md §8.1 (COIN: 0.25 on |x - x_cf| in [0, 1], paper post-processing) and §8.5
@@ -128,8 +130,6 @@ class ThresholdSweep:
 
         ``pixel_mm``: one (row, column) pair in mm or one per map; needed when the grid has a margin > 0.
         """
-        from scipy import ndimage
-
         m = as_numpy(maps)
         t = as_numpy(target)
         if m.shape != t.shape:
@@ -139,18 +139,14 @@ class ThresholdSweep:
         grown = self.margins[1:]
         if grown.size and pixel_mm is None:
             raise CoinError("A margin grid needs the maps' pixel size (pixel_mm).")
-        px = None if not grown.size else np.broadcast_to(np.asarray(pixel_mm, np.float64), (m.shape[0], 2))
         for i, thr in enumerate(self.thresholds):
             pred = binarize(m, float(thr), self.postprocess).astype(bool)
             self.counts[0, i] += per_slice_counts(pred, t).sum(0)
             if not grown.size:
                 continue
-            # one distance map per slice serves every margin (grow_mask's rule: distance <= margin)
-            dist = np.full(pred.shape, np.inf)
-            for k in np.flatnonzero(pred.reshape(pred.shape[0], -1).any(1)):
-                dist[k] = ndimage.distance_transform_edt(~pred[k], sampling=tuple(px[k]))
+            dist = margin_distances(pred, pixel_mm)  # one distance map serves every margin
             for j, margin in enumerate(grown, 1):
-                self.counts[j, i] += per_slice_counts(dist <= margin + 1e-6, t).sum(0)
+                self.counts[j, i] += per_slice_counts(within_margin(dist, margin), t).sum(0)
         self.n_slices += m.shape[0]
 
     def result(self) -> SweepResult:

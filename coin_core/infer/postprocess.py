@@ -97,7 +97,7 @@ def check_margin(margin_mm: float) -> float:
     return m
 
 
-def _pixel_pairs(pixel_mm: Any, n: int) -> np.ndarray:
+def pixel_pairs(pixel_mm: Any, n: int) -> np.ndarray:
     """``pixel_mm`` as (n, 2) row/column pixel sizes in mm: one pair for all slices, or one per slice."""
     px = np.asarray(pixel_mm, dtype=np.float64)
     if px.shape == (2,):
@@ -107,6 +107,27 @@ def _pixel_pairs(pixel_mm: Any, n: int) -> np.ndarray:
     return px
 
 
+def margin_distances(mask: np.ndarray, pixel_mm: Any) -> np.ndarray:
+    """Per slice of a (slices, rows, cols) mask: the distance in mm from every pixel centre to the nearest
+    marked pixel's centre (``pixel_mm``: one (row, column) pair in mm, or one per slice); inf on empty slices.
+
+    One distance map serves every margin: :func:`within_margin` of it is :func:`grow_mask`'s result.
+    """
+    from scipy import ndimage
+
+    m = np.asarray(mask).astype(bool, copy=False)
+    px = pixel_pairs(pixel_mm, m.shape[0])
+    dist = np.full(m.shape, np.inf)
+    for k in np.flatnonzero(m.reshape(m.shape[0], -1).any(1)):
+        dist[k] = ndimage.distance_transform_edt(~m[k], sampling=tuple(px[k]))
+    return dist
+
+
+def within_margin(distances: np.ndarray, margin_mm: float) -> np.ndarray:
+    """The pixels within ``margin_mm`` of the mask, from :func:`margin_distances` (bool)."""
+    return distances <= margin_mm + 1e-6  # pixel centres exactly at the margin join
+
+
 def grow_mask(mask: np.ndarray, margin_mm: float, pixel_mm: Any) -> np.ndarray:
     """Grow every slice of a (slices, rows, cols) mask by ``margin_mm`` in-plane; returns uint8.
 
@@ -114,21 +135,13 @@ def grow_mask(mask: np.ndarray, margin_mm: float, pixel_mm: Any) -> np.ndarray:
     measured with ``pixel_mm`` (row, column spacing in mm; one pair, or one pair per slice), is at most
     ``margin_mm``. Empty slices stay empty; ``margin_mm == 0`` returns the mask unchanged.
     """
-    from scipy import ndimage
-
     m = np.asarray(mask).astype(bool, copy=False)
     if m.ndim != 3:
         raise CoinError(f"A mask of shape {m.shape} was given; (slices, rows, cols) is needed.")
     margin = check_margin(margin_mm)
-    out = m.astype(np.uint8)
     if margin == 0.0:
-        return out
-    px = _pixel_pairs(pixel_mm, m.shape[0])
-    for k in range(m.shape[0]):
-        if m[k].any():
-            dist = ndimage.distance_transform_edt(~m[k], sampling=tuple(px[k]))
-            out[k] = dist <= margin + 1e-6
-    return out
+        return m.astype(np.uint8)
+    return within_margin(margin_distances(m, pixel_mm), margin).astype(np.uint8)
 
 
 def postprocess_mask(mask: np.ndarray, mode: str = "paper") -> np.ndarray:
